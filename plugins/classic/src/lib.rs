@@ -1,0 +1,1 @@
+//! Classical image operations: exemplar-based (PatchMatch) object removal, scribble colorization, colour transfer

@@ -1,0 +1,1 @@
+//! Example plugin for the plugin guide: inverts colours inside the mask

@@ -1,0 +1,1 @@
+//! A shared library that is not an Easel plugin: the host must refuse it

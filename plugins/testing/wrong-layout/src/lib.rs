@@ -1,0 +1,1 @@
+//! Test plugin whose root module has a different layout: the host must refuse it

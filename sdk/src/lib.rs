@@ -1,0 +1,136 @@
+#![allow(non_local_definitions)] // emitted by abi_stable 0.11's sabi_trait macro
+//! easel-sdk: the stable ABI between the Easel daemon and its plugins — boundary types and
+//! traits only, no I/O.
+//!
+//! A plugin is a `cdylib` that exports one [`PluginMod`] root module. The host loads it inside a
+//! supervised worker process, checks its layout (abi_stable does) and its [`ABI_VERSION`], then
+//! asks it for its operations. Every job arrives as a [`Job`] (image, soft mask, reference images,
+//! parameters) and returns an [`ImageBuf`]; models, progress, cancellation and logging go through
+//! the [`Host`] it is given.
+//!
+//! # Writing a plugin
+//! ```ignore
+//! use easel_sdk::prelude::*;
+//!
+//! struct Invert;
+//! impl Operation for Invert {
+//!     fn descriptor(&self) -> OperationDescriptor {
+//!         OperationDescriptor::new("invert", "Invert colours", "Color", "Inverts RGB, keeps alpha")
+//!             .param(ParamSpec::float("amount", "Amount", "How far to invert", (0.0, 1.0), 1.0, 0.05))
+//!     }
+//!     fn run(&self, job: &Job<'_>, host: &Host<'_>) -> RResult<ImageBuf, PluginError> {
+//!         let amount = job.params().float("amount")? as f32; // `?` needs a fn returning Result:
+//!         // see plugins/examples/invert for the full pattern with `.into()`.
+//!         # unimplemented!()
+//!     }
+//! }
+//!
+//! easel_sdk::export_plugin! {
+//!     name: "example-invert",
+//!     version: env!("CARGO_PKG_VERSION"),
+//!     operations: || vec![easel_sdk::boxed_operation(Invert)],
+//! }
+//! ```
+//! `docs/plugins.md` is the full guide; `plugins/examples/invert` is a complete plugin that the
+//! tests build and load.
+
+pub mod error;
+pub mod host;
+pub mod image;
+pub mod op;
+pub mod params;
+
+pub use abi_stable;
+pub use error::{ErrorKind, PluginError, PluginResult};
+pub use host::{Host, HostExt, HostServices, HostServices_TO, LogLevel, ModelInfo, Tensor, TensorSpec};
+pub use image::{ImageBuf, ImageLayout, ImageView, PixelFormat};
+pub use op::{flags, Job, MaskUse, Operation, OperationBox, OperationDescriptor, Operation_TO};
+pub use params::{Param, ParamKind, ParamSpec, ParamValue, Params};
+
+use abi_stable::{
+    declare_root_module_statics,
+    library::RootModule,
+    package_version_strings,
+    sabi_types::VersionStrings,
+    std_types::{RBox, RResult, RString, RVec},
+    StableAbi,
+};
+
+/// Bumped on any change a built plugin cannot survive. The host refuses other versions.
+pub const ABI_VERSION: u32 = 1;
+
+/// What a plugin says about itself.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq)]
+pub struct PluginInfo {
+    pub name: RString,
+    pub version: RString,
+    /// The [`ABI_VERSION`] the plugin was built against.
+    pub abi_version: u32,
+}
+
+/// The root module every plugin exports. A prefix type: fields may be added after the last
+/// prefix field in later versions, and older plugins still load (new fields read as absent).
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = PluginModRef)))]
+#[sabi(missing_field(option))]
+pub struct PluginMod {
+    pub info: extern "C" fn() -> PluginInfo,
+    #[sabi(last_prefix_field)]
+    pub operations: extern "C" fn() -> RResult<RVec<OperationBox>, PluginError>,
+}
+
+impl RootModule for PluginModRef {
+    declare_root_module_statics! {PluginModRef}
+    const BASE_NAME: &'static str = "easel_plugin";
+    const NAME: &'static str = "easel_plugin";
+    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+}
+
+/// Boxes an operation for [`PluginMod::operations`].
+pub fn boxed_operation<O: Operation + 'static>(op: O) -> OperationBox {
+    Operation_TO::from_value(op, abi_stable::sabi_trait::TD_Opaque)
+}
+
+/// Exports a plugin's root module.
+///
+/// `operations` is an expression callable with no arguments that returns `Vec<OperationBox>`.
+#[macro_export]
+macro_rules! export_plugin {
+    (name: $name:expr, version: $version:expr, operations: $ops:expr $(,)?) => {
+        #[$crate::abi_stable::export_root_module]
+        fn easel_plugin_root_module() -> $crate::PluginModRef {
+            use $crate::abi_stable::prefix_type::PrefixTypeTrait;
+            extern "C" fn info() -> $crate::PluginInfo {
+                $crate::PluginInfo {
+                    name: $name.into(),
+                    version: $version.into(),
+                    abi_version: $crate::ABI_VERSION,
+                }
+            }
+            extern "C" fn operations() -> $crate::abi_stable::std_types::RResult<
+                $crate::abi_stable::std_types::RVec<$crate::OperationBox>,
+                $crate::PluginError,
+            > {
+                let make = $ops;
+                $crate::abi_stable::std_types::RResult::ROk(make().into_iter().collect())
+            }
+            $crate::PluginMod { info, operations }.leak_into_prefix()
+        }
+    };
+}
+
+/// What most plugins import.
+pub mod prelude {
+    pub use crate::{
+        boxed_operation, flags, ErrorKind, Host, HostExt, ImageBuf, ImageLayout, ImageView, Job,
+        LogLevel, MaskUse, Operation, OperationDescriptor, ParamSpec, ParamValue, PixelFormat,
+        PluginError, Tensor,
+    };
+    pub use abi_stable::std_types::{RResult, RStr, RString, RVec};
+}
+
+/// Keeps `RBox` in the public surface used by [`OperationBox`].
+#[doc(hidden)]
+pub type _OperationBoxPointer = RBox<()>;
