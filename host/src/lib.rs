@@ -2,3 +2,6 @@
 //! shared memory, plugin workers and their supervision, scheduling, masks, the model store.
 
 pub mod models;
+pub mod config;
+pub mod error;
+pub mod transport;

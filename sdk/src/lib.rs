@@ -1,4 +1,3 @@
-#![allow(non_local_definitions)] // emitted by abi_stable 0.11's sabi_trait macro
 //! easel-sdk: the stable ABI between the Easel daemon and its plugins — boundary types and
 //! traits only, no I/O.
 //!
@@ -33,6 +32,9 @@
 //! ```
 //! `docs/plugins.md` is the full guide; `plugins/examples/invert` is a complete plugin that the
 //! tests build and load.
+
+// abi_stable 0.11's sabi_trait macro emits impls that newer rustc flags as non-local.
+#![allow(non_local_definitions)]
 
 pub mod error;
 pub mod host;

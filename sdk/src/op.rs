@@ -20,10 +20,9 @@ pub mod flags {
     pub const STREAMS_VIDEO: u32 = 1 << 1;
     /// Output depends only on inputs and the seed parameter.
     pub const DETERMINISTIC: u32 = 1 << 2;
-    /// The host blends the result over the input through the soft mask.
+    /// The host blends the result over the input through the soft mask (otherwise it multiplies
+    /// the result's alpha by the mask).
     pub const COMPOSITE_THROUGH_MASK: u32 = 1 << 3;
-    /// The host crops to the mask's bounds plus the context margin before running.
-    pub const CROP_TO_MASK: u32 = 1 << 4;
 }
 
 /// Whether an operation takes a mask.
