@@ -1,1 +1,534 @@
 //! The model store: a manifest of verified ONNX models, loaded through ort and kept resident.
+//!
+//! Models are listed by the built-in manifest (`host/models/manifest.toml`) and by an optional
+//! `manifest.toml` in each model folder (later entries override earlier ones by id). A model's
+//! file is checked against its sha256 before its first load; the result is remembered per
+//! (path, size, mtime). Sessions stay resident until the sum of their estimated sizes exceeds the
+//! memory budget, when the least recently used ones are dropped. ONNX Runtime itself is loaded
+//! lazily, once per process, on the first run.
+
+mod convert;
+mod error;
+mod manifest;
+mod runtime;
+#[cfg(test)]
+mod tests;
+
+pub use error::ModelError;
+pub use manifest::{ModelEntry, TensorDecl};
+pub use runtime::find_onnxruntime;
+
+use convert::{ConvertError, Port};
+use easel_sdk::{ModelInfo, Tensor};
+use ort::session::{OutputSelector, RunOptions, Session};
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+/// A resident session is estimated to take this many times its file's size in memory.
+pub const RESIDENT_SIZE_FACTOR: u64 = 2;
+
+/// Where the store looks for models and how it runs them.
+#[derive(Debug, Clone)]
+pub struct ModelStoreConfig {
+    /// Where model files (and user `manifest.toml`s) are looked up, in order.
+    pub folders: Vec<PathBuf>,
+    /// Resident sessions above this estimated total are evicted, least recently used first.
+    pub memory_budget_bytes: u64,
+    /// ORT intra-op threads per session (0 = ORT's default).
+    pub intra_threads: usize,
+    /// Explicit libonnxruntime path (from the config); see [`find_onnxruntime`].
+    pub onnxruntime: Option<PathBuf>,
+}
+
+impl Default for ModelStoreConfig {
+    fn default() -> Self {
+        ModelStoreConfig {
+            folders: Vec::new(),
+            memory_budget_bytes: 2 << 30,
+            intra_threads: 0,
+            onnxruntime: None,
+        }
+    }
+}
+
+/// A manifest entry and the folder of the manifest that declared it.
+#[derive(Debug, Clone)]
+struct Known {
+    entry: ModelEntry,
+    /// For user manifests: their folder, searched first for relative file names.
+    base: Option<PathBuf>,
+}
+
+/// A remembered hash of a file, valid while its size and mtime stay the same.
+struct HashMemo {
+    size: u64,
+    mtime: SystemTime,
+    sha256: String,
+}
+
+/// A loaded session. `run` needs `&mut Session` in ort rc.15, hence the mutex.
+struct Loaded {
+    id: String,
+    estimate: u64,
+    session: Mutex<Session>,
+    inputs: Vec<Port>,
+    outputs: Vec<Port>,
+}
+
+/// The model store. `Send + Sync`: share it behind an `Arc` and call it from any thread;
+/// different models run in parallel, calls to the same model take turns.
+pub struct ModelStore {
+    config: ModelStoreConfig,
+    known: Vec<Known>,
+    index: HashMap<String, usize>,
+    hashes: Mutex<HashMap<PathBuf, HashMemo>>,
+    /// Resident sessions, most recently used first.
+    resident: Mutex<Vec<Arc<Loaded>>>,
+    /// One lock per model id so that concurrent first uses load it once.
+    load_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+impl ModelStore {
+    /// Reads the built-in manifest and any `manifest.toml` in the configured folders. Does not
+    /// load ONNX Runtime.
+    pub fn new(config: ModelStoreConfig) -> Result<Self, ModelError> {
+        let mut store = ModelStore {
+            config,
+            known: Vec::new(),
+            index: HashMap::new(),
+            hashes: Mutex::new(HashMap::new()),
+            resident: Mutex::new(Vec::new()),
+            load_locks: Mutex::new(HashMap::new()),
+        };
+        for entry in manifest::parse(manifest::BUILT_IN, Path::new(manifest::BUILT_IN_NAME))? {
+            store.add(Known { entry, base: None });
+        }
+        for folder in store.config.folders.clone() {
+            let path = folder.join("manifest.toml");
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(ModelError::io(&path, e)),
+            };
+            for entry in manifest::parse(&text, &path)? {
+                if store.index.contains_key(&entry.id) {
+                    log::info!("{} overrides model `{}`", path.display(), entry.id);
+                }
+                store.add(Known {
+                    entry,
+                    base: Some(folder.clone()),
+                });
+            }
+        }
+        Ok(store)
+    }
+
+    fn add(&mut self, known: Known) {
+        match self.index.get(&known.entry.id) {
+            Some(&i) => self.known[i] = known,
+            None => {
+                self.index.insert(known.entry.id.clone(), self.known.len());
+                self.known.push(known);
+            }
+        }
+    }
+
+    pub fn config(&self) -> &ModelStoreConfig {
+        &self.config
+    }
+
+    /// Every known model, in manifest order, with `path` set where its file was found.
+    pub fn entries(&self) -> Vec<ModelEntry> {
+        self.known
+            .iter()
+            .map(|k| {
+                let mut entry = k.entry.clone();
+                entry.path = self.resolve(k).0;
+                entry
+            })
+            .collect()
+    }
+
+    /// One model's entry, with `path` set where its file was found.
+    pub fn entry(&self, id: &str) -> Result<ModelEntry, ModelError> {
+        let k = self.known(id)?;
+        let mut entry = k.entry.clone();
+        entry.path = self.resolve(k).0;
+        Ok(entry)
+    }
+
+    fn known(&self, id: &str) -> Result<&Known, ModelError> {
+        self.index
+            .get(id)
+            .map(|&i| &self.known[i])
+            .ok_or_else(|| ModelError::UnknownModel { id: id.to_string() })
+    }
+
+    /// The file of a model, if found, and every place looked at.
+    fn resolve(&self, k: &Known) -> (Option<PathBuf>, Vec<PathBuf>) {
+        let file = Path::new(&k.entry.file);
+        let candidates: Vec<PathBuf> = if file.is_absolute() {
+            vec![file.to_path_buf()]
+        } else {
+            k.base
+                .iter()
+                .chain(
+                    self.config
+                        .folders
+                        .iter()
+                        .filter(|f| Some(*f) != k.base.as_ref()),
+                )
+                .map(|dir| dir.join(file))
+                .collect()
+        };
+        let found = candidates.iter().find(|p| p.is_file()).cloned();
+        (found, candidates)
+    }
+
+    /// Checks a model's file against its manifest sha256 and returns its path. A success is
+    /// remembered per (path, size, mtime), so later calls only stat the file.
+    pub fn verify(&self, id: &str) -> Result<PathBuf, ModelError> {
+        let k = self.known(id)?;
+        let (path, searched) = self.resolve(k);
+        let path = path.ok_or_else(|| ModelError::MissingFile {
+            id: id.to_string(),
+            file: k.entry.file.clone(),
+            searched,
+        })?;
+        let meta = std::fs::metadata(&path).map_err(|e| ModelError::io(&path, e))?;
+        let mtime = meta.modified().ok();
+        let remembered = mtime.and_then(|mtime| {
+            self.hashes
+                .lock()
+                .get(&path)
+                .filter(|m| m.size == meta.len() && m.mtime == mtime)
+                .map(|m| m.sha256.clone())
+        });
+        let actual = match remembered {
+            Some(sha) => sha,
+            None => {
+                let started = Instant::now();
+                let sha = sha256_file(&path)?;
+                log::debug!(
+                    "sha256 of {} in {} ms",
+                    path.display(),
+                    started.elapsed().as_millis()
+                );
+                if let Some(mtime) = mtime {
+                    self.hashes.lock().insert(
+                        path.clone(),
+                        HashMemo {
+                            size: meta.len(),
+                            mtime,
+                            sha256: sha.clone(),
+                        },
+                    );
+                }
+                sha
+            }
+        };
+        if actual != k.entry.sha256 {
+            return Err(ModelError::ChecksumMismatch {
+                id: id.to_string(),
+                path,
+                expected: k.entry.sha256.clone(),
+                actual,
+            });
+        }
+        Ok(path)
+    }
+
+    /// A model's signature: the manifest's declaration where it has one, else the session's.
+    /// Verifies the file (cheap after the first time); loads the model only when the manifest
+    /// declares no inputs or outputs.
+    pub fn info(&self, id: &str) -> Result<ModelInfo, ModelError> {
+        let k = self.known(id)?;
+        self.verify(id)?;
+        let from_decl = |d: &[TensorDecl]| d.iter().map(TensorDecl::to_spec).collect();
+        let from_ports = |p: &[Port]| {
+            p.iter()
+                .map(|p| easel_sdk::TensorSpec {
+                    name: p.name.as_str().into(),
+                    shape: p.shape.iter().copied().collect(),
+                })
+                .collect()
+        };
+        let (inputs, outputs) = if k.entry.inputs.is_empty() || k.entry.outputs.is_empty() {
+            let loaded = self.load(id)?;
+            let pick = |decl: &[TensorDecl], ports: &[Port]| {
+                if decl.is_empty() {
+                    from_ports(ports)
+                } else {
+                    from_decl(decl)
+                }
+            };
+            (
+                pick(&k.entry.inputs, &loaded.inputs),
+                pick(&k.entry.outputs, &loaded.outputs),
+            )
+        } else {
+            (from_decl(&k.entry.inputs), from_decl(&k.entry.outputs))
+        };
+        Ok(ModelInfo {
+            id: id.into(),
+            inputs,
+            outputs,
+        })
+    }
+
+    /// Runs a model: f32 inputs by name, the named outputs back (all of them when `outputs` is
+    /// empty) as f32. Loads the model on first use (after verifying it) and keeps it resident.
+    pub fn run(
+        &self,
+        id: &str,
+        inputs: Vec<Tensor>,
+        outputs: &[String],
+    ) -> Result<Vec<Tensor>, ModelError> {
+        let loaded = self.load(id)?;
+        let result = loaded.run(inputs, outputs);
+        drop(loaded);
+        // A model spared earlier because it was running may now go.
+        self.evict(&mut self.resident.lock());
+        result
+    }
+
+    /// Ids of the resident models, most recently used first.
+    pub fn resident(&self) -> Vec<String> {
+        self.resident.lock().iter().map(|l| l.id.clone()).collect()
+    }
+
+    /// Estimated memory of the resident models, in bytes.
+    pub fn resident_bytes(&self) -> u64 {
+        self.resident.lock().iter().map(|l| l.estimate).sum()
+    }
+
+    /// Drops every resident session not in use.
+    pub fn unload_all(&self) {
+        self.resident.lock().retain(|l| Arc::strong_count(l) > 1);
+    }
+
+    /// The resident session of a model, loading it if needed; marks it most recently used.
+    fn load(&self, id: &str) -> Result<Arc<Loaded>, ModelError> {
+        self.known(id)?;
+        if let Some(loaded) = self.touch(id) {
+            return Ok(loaded);
+        }
+        let lock = self
+            .load_locks
+            .lock()
+            .entry(id.to_string())
+            .or_default()
+            .clone();
+        let _loading = lock.lock();
+        if let Some(loaded) = self.touch(id) {
+            return Ok(loaded);
+        }
+        let path = self.verify(id)?;
+        let env = runtime::environment(self.config.onnxruntime.as_deref())?;
+        let started = Instant::now();
+        let load_err = |source: ort::Error| ModelError::Load {
+            id: id.to_string(),
+            source,
+        };
+        let mut builder = Session::builder(&env).map_err(load_err)?;
+        if self.config.intra_threads > 0 {
+            builder = builder
+                .with_intra_threads(self.config.intra_threads)
+                .map_err(|e| load_err(e.into()))?;
+        }
+        let session = builder.commit_from_file(&path).map_err(load_err)?;
+        let (inputs, outputs) = convert::ports(&session);
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        log::info!(
+            "loaded model `{id}` from {} in {} ms",
+            path.display(),
+            started.elapsed().as_millis()
+        );
+        if let Ok(k) = self.known(id) {
+            warn_if_undeclared(id, "input", &k.entry.inputs, &inputs);
+            warn_if_undeclared(id, "output", &k.entry.outputs, &outputs);
+        }
+        let loaded = Arc::new(Loaded {
+            id: id.to_string(),
+            estimate: size.saturating_mul(RESIDENT_SIZE_FACTOR),
+            session: Mutex::new(session),
+            inputs,
+            outputs,
+        });
+        let mut resident = self.resident.lock();
+        resident.insert(0, loaded.clone());
+        self.evict(&mut resident);
+        Ok(loaded)
+    }
+
+    fn touch(&self, id: &str) -> Option<Arc<Loaded>> {
+        let mut resident = self.resident.lock();
+        let i = resident.iter().position(|l| l.id == id)?;
+        let loaded = resident.remove(i);
+        resident.insert(0, loaded.clone());
+        Some(loaded)
+    }
+
+    /// Drops least recently used sessions while over budget; never the most recent one, nor
+    /// one that a caller holds (it is running).
+    fn evict(&self, resident: &mut Vec<Arc<Loaded>>) {
+        let mut total: u64 = resident.iter().map(|l| l.estimate).sum();
+        let mut i = resident.len();
+        while total > self.config.memory_budget_bytes && i > 1 {
+            i -= 1;
+            if Arc::strong_count(&resident[i]) > 1 {
+                continue;
+            }
+            let gone = resident.remove(i);
+            total -= gone.estimate;
+            log::info!(
+                "unloaded model `{}` (memory budget {} MB)",
+                gone.id,
+                self.config.memory_budget_bytes >> 20
+            );
+        }
+    }
+}
+
+/// The path ONNX Runtime was loaded from, once a model has been loaded.
+pub fn onnxruntime_loaded_from() -> Option<PathBuf> {
+    runtime::loaded_from()
+}
+
+impl Loaded {
+    fn run(&self, inputs: Vec<Tensor>, wanted: &[String]) -> Result<Vec<Tensor>, ModelError> {
+        let bad = |message: String| ModelError::BadInput {
+            id: self.id.clone(),
+            message,
+        };
+        let mut values = Vec::with_capacity(inputs.len());
+        let mut given: Vec<String> = Vec::with_capacity(inputs.len());
+        for tensor in inputs {
+            let name = tensor.name.to_string();
+            let port = self.inputs.iter().find(|p| p.name == name).ok_or_else(|| {
+                bad(format!(
+                    "it has no input `{name}`; its inputs are {}",
+                    convert::describe_all(&self.inputs)
+                ))
+            })?;
+            if given.contains(&name) {
+                return Err(bad(format!("input `{name}` is given twice")));
+            }
+            convert::check_input(&tensor, port).map_err(&bad)?;
+            let value = convert::to_value(tensor, port).map_err(|e| match e {
+                ConvertError::Ort(source) => ModelError::Inference {
+                    id: self.id.clone(),
+                    source,
+                },
+                ConvertError::Unsupported(message) => bad(message),
+            })?;
+            values.push((name.clone(), value));
+            given.push(name);
+        }
+        let missing: Vec<&Port> = self
+            .inputs
+            .iter()
+            .filter(|p| !given.contains(&p.name))
+            .collect();
+        if !missing.is_empty() {
+            let missing: Vec<Port> = missing.into_iter().cloned().collect();
+            return Err(bad(format!(
+                "missing input(s) {}",
+                convert::describe_all(&missing)
+            )));
+        }
+        for name in wanted {
+            if !self.outputs.iter().any(|p| &p.name == name) {
+                return Err(bad(format!(
+                    "it has no output `{name}`; its outputs are {}",
+                    convert::describe_all(&self.outputs)
+                )));
+            }
+        }
+        let names: Vec<String> = if wanted.is_empty() {
+            self.outputs.iter().map(|p| p.name.clone()).collect()
+        } else {
+            wanted.to_vec()
+        };
+
+        let inference = |source: ort::Error| ModelError::Inference {
+            id: self.id.clone(),
+            source,
+        };
+        let selector = names
+            .iter()
+            .fold(OutputSelector::no_default(), |s, n| s.with(n.clone()));
+        let options = RunOptions::new().map_err(inference)?.with_outputs(selector);
+        let raw = {
+            let mut session = self.session.lock();
+            let mut out = session
+                .run_with_options(values, &options)
+                .map_err(inference)?;
+            names
+                .iter()
+                .map(|n| {
+                    out.remove(n)
+                        .map(|v| (n.clone(), v))
+                        .ok_or_else(|| ModelError::BadOutput {
+                            id: self.id.clone(),
+                            message: format!("ONNX Runtime returned no output `{n}`"),
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        raw.into_iter()
+            .map(|(name, value)| {
+                convert::to_tensor(&name, value).map_err(|e| match e {
+                    ConvertError::Ort(source) => inference(source),
+                    ConvertError::Unsupported(message) => ModelError::BadOutput {
+                        id: self.id.clone(),
+                        message,
+                    },
+                })
+            })
+            .collect()
+    }
+}
+
+/// Logs a manifest declaration that the model itself contradicts (the session wins).
+fn warn_if_undeclared(id: &str, what: &str, declared: &[TensorDecl], actual: &[Port]) {
+    for decl in declared {
+        match actual.iter().find(|p| p.name == decl.name) {
+            None => log::warn!(
+                "model `{id}`: the manifest declares {what} `{}`, which the model does not have",
+                decl.name
+            ),
+            Some(port) if port.shape.len() != decl.shape.len() => log::warn!(
+                "model `{id}`: {what} `{}` is {:?} in the model but {:?} in the manifest",
+                decl.name,
+                port.shape,
+                decl.shape
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
+/// The sha256 of a file, lower-case hex.
+pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
+    let mut file = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| ModelError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
