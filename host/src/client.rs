@@ -113,6 +113,11 @@ impl SharedInput {
             mem,
         })
     }
+
+    /// The shared memory's descriptor, for requests built by hand.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.mem.fd()
+    }
 }
 
 /// A finished job.

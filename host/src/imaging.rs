@@ -19,8 +19,8 @@ mod mask;
 pub use codec::{decode_file, decode_mask_file, encode_png, DecodeLimits};
 pub use convert::convert;
 pub use mask::{
-    apply_modifiers, composite_through_mask, crop, crop_mask, expand, mask_bounds,
-    mask_from_view, resize_mask_bilinear,
+    apply_modifiers, composite_through_mask, crop, crop_mask, expand, mask_bounds, mask_from_view,
+    resize_mask_bilinear,
 };
 
 use abi_stable::std_types::{RSlice, RVec};
@@ -73,9 +73,8 @@ impl OwnedImage {
         let packed = ImageLayout::packed(layout.width, layout.height, layout.format);
         let rows_packed = layout.row_stride == packed.row_stride || layout.height <= 1;
         if layout.pixel_stride == packed.pixel_stride && rows_packed {
-            let len = layout.width as usize
-                * layout.height as usize
-                * layout.format.bytes_per_pixel();
+            let len =
+                layout.width as usize * layout.height as usize * layout.format.bytes_per_pixel();
             let mut data = buf.data.into_vec();
             data.truncate(len);
             Ok(OwnedImage {
@@ -107,8 +106,7 @@ impl OwnedImage {
 
     /// Checks the packing invariant.
     pub fn check(&self) -> Result<(), ImagingError> {
-        let expected =
-            self.width as usize * self.height as usize * self.format.bytes_per_pixel();
+        let expected = self.width as usize * self.height as usize * self.format.bytes_per_pixel();
         if self.data.len() == expected {
             Ok(())
         } else {
@@ -198,7 +196,7 @@ pub struct MaskModifiers {
 impl MaskModifiers {
     /// True when applying these changes nothing.
     pub fn is_identity(&self) -> bool {
-        !self.invert && self.grow == 0 && !(self.feather > 0.0)
+        !self.invert && self.grow == 0 && (self.feather.is_nan() || self.feather <= 0.0)
     }
 }
 
@@ -220,7 +218,9 @@ impl Rect {
 /// Why an imaging step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ImagingError {
-    #[error("{what} is {actual_width}x{actual_height}, expected {expected_width}x{expected_height}")]
+    #[error(
+        "{what} is {actual_width}x{actual_height}, expected {expected_width}x{expected_height}"
+    )]
     SizeMismatch {
         what: &'static str,
         expected_width: u32,
@@ -234,7 +234,7 @@ pub enum ImagingError {
         expected: PixelFormat,
         actual: PixelFormat,
     },
-    #[error("{}: a {width}x{height} image is more than the limit of {max_pixels} pixels", .path.display())]
+    #[error("{}: {width}x{height} is over the limit of {max_pixels} pixels", .path.display())]
     TooLarge {
         path: PathBuf,
         width: u32,

@@ -136,7 +136,7 @@ mod tests {
         let replaced = s.push_frame(job(2, "p", Priority::Interactive, Some((7, 1)))).unwrap();
         assert_eq!(replaced.id, 1);
         // Another stream's frame does not replace it.
-        assert!(s.push_frame(job(3, "p", Priority::Interactive, Some((7, 2)))).is_none());
+        assert!(s.push_frame(job(3, "p", Priority::Interactive, Some((8, 1)))).is_none());
         assert_eq!(s.counts().0, 2);
     }
 

@@ -255,11 +255,12 @@ impl Daemon {
                     conn.send_error(&e, id, None);
                 }
             }
-            Request::Fetch { id, job } => match conn.jobs.lock().get(&job).cloned() {
+            // Look the job up before acting: finishing a job takes the jobs lock again.
+            Request::Fetch { id, job } => match self.job_of(conn, job) {
                 Some(j) => j.fetch(conn, id),
                 None => conn.send_error(&unknown_job(job), id, Some(job)),
             },
-            Request::Cancel { id, job } => match conn.jobs.lock().get(&job).cloned() {
+            Request::Cancel { id, job } => match self.job_of(conn, job) {
                 Some(j) => {
                     conn.send(&json!({"type": "cancelling", "reply_to": id, "job": job}));
                     self.cancel_job(&j);
@@ -336,6 +337,10 @@ impl Daemon {
             message.push_str(&format!("; refused plugins: {}", refused.join("; ")));
         }
         ProtocolError::new(Code::UnknownOperation, message)
+    }
+
+    fn job_of(&self, conn: &Connection, job: u64) -> Option<Arc<JobState>> {
+        conn.jobs.lock().get(&job).cloned()
     }
 
     fn cancel_job(&self, job: &Arc<JobState>) {
