@@ -58,6 +58,10 @@ pub struct Config {
     pub threads: usize,
     /// Worker processes per plugin.
     pub workers_per_plugin: usize,
+    /// Tileable operations run on tiles of at most this many pixels per side...
+    pub tile_size: u32,
+    /// ...each with this much context on every side, blended across the seams.
+    pub tile_overlap: u32,
     pub limits: Limits,
 }
 
@@ -72,6 +76,8 @@ impl Default for Config {
             memory_budget_mb: 2048,
             threads: 0,
             workers_per_plugin: 1,
+            tile_size: 512,
+            tile_overlap: 32,
             limits: Limits::default(),
         }
     }

@@ -109,11 +109,29 @@ pub struct PostProcess {
     pub seed: u64,
 }
 
+/// The image side of a job.
+pub enum WorkInput {
+    /// The whole crop in the working format, and the mask if the operation takes one.
+    Whole {
+        image: SharedImage,
+        mask: Option<SharedImage>,
+    },
+    /// A large crop of a tileable operation, kept in the client's format and converted one tile
+    /// at a time when it runs, so memory stays bounded by the output plus one tile.
+    Tiled {
+        source: OwnedImage,
+        tiles: Vec<crate::tiling::Tile>,
+        /// Seam blending band, in input pixels.
+        band: u32,
+        /// Send each tile's mask to the plugin.
+        send_mask: bool,
+    },
+}
+
 /// Everything a worker needs to run the job, prepared by the connection thread.
 pub struct PreparedWork {
     pub params: Vec<WireParam>,
-    pub image: SharedImage,
-    pub mask: Option<SharedImage>,
+    pub input: WorkInput,
     pub references: Vec<SharedImage>,
     pub post: PostProcess,
 }
@@ -278,16 +296,12 @@ impl JobState {
     }
 }
 
-/// Turns a worker's result into what the client gets: checks its size, composites or masks it,
-/// converts it to the requested format and places it in the document.
-pub fn post_process(
-    post: &PostProcess,
-    result: ImageView<'_>,
+/// Checks that a worker's result has the size the job expects.
+pub fn check_result_size(
+    result: &ImageView<'_>,
+    (want_w, want_h): (u32, u32),
     plugin: &str,
-    started: Instant,
-) -> Result<JobOutput, ProtocolError> {
-    let scale = post.output_scale.max(1);
-    let (want_w, want_h) = (post.crop.width * scale, post.crop.height * scale);
+) -> Result<(), ProtocolError> {
     if (result.width(), result.height()) != (want_w, want_h) {
         return Err(ProtocolError::new(
             Code::PluginError,
@@ -298,33 +312,66 @@ pub fn post_process(
             ),
         ));
     }
-    let mut image = imaging::convert(&result, post.working_format);
-    if let Some(mask) = &post.mask {
-        match (&post.original, post.composite && scale == 1) {
-            (Some(original), true) => {
-                image = imaging::composite_through_mask(original, &image, mask)
-                    .map_err(|e| ProtocolError::internal(e.to_string()))?;
-            }
-            _ => {
-                let mask = if scale == 1 {
-                    mask.clone()
-                } else {
-                    imaging::resize_mask_bilinear(mask, want_w, want_h)
-                };
-                image = multiply_alpha(&image, &mask);
-            }
+    Ok(())
+}
+
+/// Applies the soft mask to a result in the working format: blends it over `original` for
+/// compositing operations at scale 1, else multiplies its alpha by the (resized) mask.
+pub fn apply_mask(
+    post: &PostProcess,
+    result: OwnedImage,
+    mask: Option<&Mask>,
+    original: Option<&OwnedImage>,
+) -> Result<OwnedImage, ProtocolError> {
+    let Some(mask) = mask else { return Ok(result) };
+    match original {
+        Some(original) if post.composite && post.output_scale <= 1 => {
+            imaging::composite_through_mask(original, &result, mask)
+                .map_err(|e| ProtocolError::internal(e.to_string()))
+        }
+        _ => {
+            let resized;
+            let mask = if (mask.width, mask.height) == (result.width, result.height) {
+                mask
+            } else {
+                resized = imaging::resize_mask_bilinear(mask, result.width, result.height);
+                &resized
+            };
+            Ok(multiply_alpha(&result, mask))
         }
     }
+}
+
+/// Turns a worker's result into what the client gets: checks its size, composites or masks it,
+/// converts it to the requested format and places it in the document.
+pub fn post_process(
+    post: &PostProcess,
+    result: ImageView<'_>,
+    plugin: &str,
+    started: Instant,
+) -> Result<JobOutput, ProtocolError> {
+    let scale = post.output_scale.max(1);
+    check_result_size(&result, (post.crop.width * scale, post.crop.height * scale), plugin)?;
+    let image = imaging::convert(&result, post.working_format);
+    let image = apply_mask(post, image, post.mask.as_ref(), post.original.as_ref())?;
     let out = imaging::convert(&image.view(), post.result_format);
-    Ok(JobOutput {
-        image: SharedImage::from_owned(&out)?,
-        x: post.crop.x as u64 * scale as u64,
-        y: post.crop.y as u64 * scale as u64,
-        name: post.name.clone(),
-        seed: post.seed,
-        scale,
-        elapsed_ms: started.elapsed().as_millis() as u64,
-    })
+    Ok(post.output(SharedImage::from_owned(&out)?, started))
+}
+
+impl PostProcess {
+    /// The finished job around its pixels.
+    pub fn output(&self, image: SharedImage, started: Instant) -> JobOutput {
+        let scale = self.output_scale.max(1);
+        JobOutput {
+            image,
+            x: self.crop.x as u64 * scale as u64,
+            y: self.crop.y as u64 * scale as u64,
+            name: self.name.clone(),
+            seed: self.seed,
+            scale,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        }
+    }
 }
 
 /// Alpha × mask, in float, back in the image's format.

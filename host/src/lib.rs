@@ -11,5 +11,6 @@ pub mod protocol;
 pub mod scheduler;
 pub mod server;
 pub mod supervisor;
+pub mod tiling;
 pub mod transport;
 pub mod worker;

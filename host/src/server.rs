@@ -5,13 +5,14 @@ use crate::{
     config::Config,
     error::{Code, ProtocolError, StartError, TransportError},
     imaging::{self, Mask, MaskModifiers, Rect},
-    jobs::{Connection, JobState, PostProcess, PreparedWork, SharedImage},
+    jobs::{Connection, JobState, PostProcess, PreparedWork, SharedImage, WorkInput},
     protocol::{
         descriptor_json, resolve_params, DataRef, ImageRef, Priority, Request,
         SubmitRequest, PROTOCOL_VERSION, SERVER_FEATURES,
     },
     scheduler::Scheduler,
     supervisor::{self, LoadOutcome, PluginRecord, Spawner},
+    tiling,
     transport::{self, Frame, FrameLimits, InputBytes},
     worker::WireParam,
 };
@@ -522,11 +523,26 @@ impl Daemon {
             mask = Some(imaging::crop_mask(&m, crop));
         }
         let crop_view = sub_view(&view, crop);
-        let working = imaging::convert(&crop_view, op.working_format);
-        let image = SharedImage::from_owned(&working)?;
-        let mask_shared = match (&mask, op.mask) {
-            (Some(m), MaskUse::Optional | MaskUse::Required) => Some(SharedImage::from_owned(&m.to_image(PixelFormat::Gray32F))?),
-            _ => None,
+        let composite = op.has_flag(easel_sdk::flags::COMPOSITE_THROUGH_MASK);
+        let send_mask = matches!(op.mask, MaskUse::Optional | MaskUse::Required);
+        let tile = self.config.tile_size.max(16);
+        let (input, original) = if op.has_flag(easel_sdk::flags::TILEABLE)
+            && tiling::needs_tiling(crop.width, crop.height, tile)
+        {
+            // Kept in the client's format: tiles are converted one at a time when the job runs.
+            let source = imaging::convert(&crop_view, layout.format);
+            let overlap = self.config.tile_overlap;
+            let tiles = tiling::plan(crop.width, crop.height, tile, overlap);
+            (WorkInput::Tiled { source, tiles, band: overlap / 2, send_mask }, None)
+        } else {
+            let working = imaging::convert(&crop_view, op.working_format);
+            let image = SharedImage::from_owned(&working)?;
+            let mask_shared = match (&mask, send_mask) {
+                (Some(m), true) => Some(SharedImage::from_owned(&m.to_image(PixelFormat::Gray32F))?),
+                _ => None,
+            };
+            let original = (composite && mask.is_some()).then_some(working);
+            (WorkInput::Whole { image, mask: mask_shared }, original)
         };
         let references = req
             .references
@@ -539,16 +555,14 @@ impl Daemon {
                 SharedImage::from_owned(&imaging::convert(&v, op.working_format))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let composite = op.has_flag(easel_sdk::flags::COMPOSITE_THROUGH_MASK);
         let name = req.name.clone().unwrap_or_else(|| layer_name(op, &params));
         Ok(PreparedWork {
             params: params.iter().map(|(n, v)| WireParam { name: n.clone(), value: v.into() }).collect(),
-            image,
-            mask: mask_shared,
+            input,
             references,
             post: PostProcess {
                 crop,
-                original: if composite && mask.is_some() { Some(working) } else { None },
+                original,
                 mask,
                 composite,
                 working_format: op.working_format,

@@ -4,13 +4,15 @@
 use crate::{
     config::{Config, Limits},
     error::{Code, ProtocolError},
-    jobs::{post_process, JobState},
+    imaging::{self, OwnedImage},
+    jobs::{apply_mask, check_result_size, post_process, JobState, PreparedWork, SharedImage, WorkInput},
+    tiling::{Blender, Tile},
     protocol::{descriptor_from_json, DataRef, ImageRef},
     scheduler::Scheduler,
-    transport::{self, Frame},
+    transport::{self, Frame, InputBytes},
     worker::{RunMessage, WORKER_FD, WORKER_LIMITS},
 };
-use easel_sdk::{ImageView, OperationDescriptor};
+use easel_sdk::{ImageView, OperationDescriptor, PixelFormat};
 use nix::{
     sys::{
         signal::{kill, Signal},
@@ -396,12 +398,101 @@ impl Slot {
         let Some(work) = job.work.lock().take() else {
             return JobEnd::Finished(Err(ProtocolError::internal("job has no prepared input")));
         };
-        let mut fds = vec![work.image.mem.fd()];
-        let mask = work.mask.as_ref().map(|m| {
+        let mut cancel_sent = None;
+        match &work.input {
+            WorkInput::Whole { image, mask } => {
+                let parts = RunParts { image, mask: mask.as_ref(), work: &work, progress: (0.0, 1.0) };
+                let (msg, frame) = match self.exec(w, job, parts, started, &mut cancel_sent) {
+                    Ok(done) => done,
+                    Err(end) => return end,
+                };
+                JobEnd::Finished(
+                    self.result_view(&msg, &frame)
+                        .and_then(|(layout, bytes)| {
+                            let view = ImageView::new(layout, &bytes)
+                                .map_err(|e| self.bad_result(e.message.to_string()))?;
+                            post_process(&work.post, view, &self.plugin, started)
+                        }),
+                )
+            }
+            WorkInput::Tiled { source, tiles, band, send_mask } => {
+                self.run_tiled(w, job, &work, (source, tiles, *band, *send_mask), started, &mut cancel_sent)
+            }
+        }
+    }
+
+    /// Runs a tileable job one tile at a time, blending each result into the output.
+    fn run_tiled(
+        &self,
+        w: &mut Worker,
+        job: &Arc<JobState>,
+        work: &PreparedWork,
+        (source, tiles, band, send_mask): (&OwnedImage, &[Tile], u32, bool),
+        started: Instant,
+        cancel_sent: &mut Option<Instant>,
+    ) -> JobEnd {
+        let post = &work.post;
+        let scale = post.output_scale.max(1);
+        let mut blender = match Blender::new(post.crop.width, post.crop.height, scale, post.result_format, band) {
+            Ok(b) => b,
+            Err(e) => return JobEnd::Finished(Err(e)),
+        };
+        let n = tiles.len() as f64;
+        for (i, tile) in tiles.iter().enumerate() {
+            let working = imaging::convert(&imaging::crop(source, tile.input).view(), post.working_format);
+            let mask = post.mask.as_ref().map(|m| imaging::crop_mask(m, tile.input));
+            let image = match SharedImage::from_owned(&working) {
+                Ok(i) => i,
+                Err(e) => return JobEnd::Finished(Err(e)),
+            };
+            let mask_shared = match mask.as_ref().filter(|_| send_mask) {
+                Some(m) => match SharedImage::from_owned(&m.to_image(PixelFormat::Gray32F)) {
+                    Ok(s) => Some(s),
+                    Err(e) => return JobEnd::Finished(Err(e)),
+                },
+                None => None,
+            };
+            let parts = RunParts {
+                image: &image,
+                mask: mask_shared.as_ref(),
+                work,
+                progress: (i as f64 / n, 1.0 / n),
+            };
+            let (msg, frame) = match self.exec(w, job, parts, started, cancel_sent) {
+                Ok(done) => done,
+                Err(end) => return end,
+            };
+            let placed = self.result_view(&msg, &frame).and_then(|(layout, bytes)| {
+                let view = ImageView::new(layout, &bytes).map_err(|e| self.bad_result(e.message.to_string()))?;
+                check_result_size(&view, (tile.input.width * scale, tile.input.height * scale), &self.plugin)?;
+                let result = imaging::convert(&view, post.working_format);
+                let masked = apply_mask(post, result, mask.as_ref(), Some(&working))?;
+                blender.place(tile, &masked.view());
+                Ok(())
+            });
+            if let Err(e) = placed {
+                return JobEnd::Finished(Err(e));
+            }
+        }
+        JobEnd::Finished(Ok(post.output(blender.out, started)))
+    }
+
+    /// Sends one run to the worker and supervises it until it answers, fails or is stopped.
+    fn exec(
+        &self,
+        w: &mut Worker,
+        job: &Arc<JobState>,
+        parts: RunParts<'_>,
+        started: Instant,
+        cancel_sent: &mut Option<Instant>,
+    ) -> Result<(Value, Frame), JobEnd> {
+        let mut fds = vec![parts.image.mem.fd()];
+        let mask = parts.mask.map(|m| {
             fds.push(m.mem.fd());
             m.wire_ref(fds.len() - 1)
         });
-        let references = work
+        let references = parts
+            .work
             .references
             .iter()
             .map(|r| {
@@ -412,8 +503,8 @@ impl Slot {
         let msg = RunMessage {
             job: job.id,
             operation: job.operation.clone(),
-            params: work.params.clone(),
-            image: work.image.wire_ref(0),
+            params: parts.work.params.clone(),
+            image: parts.image.wire_ref(0),
             mask,
             references,
         };
@@ -425,12 +516,12 @@ impl Slot {
             });
         drop(fds);
         if let Err(e) = sent {
-            return JobEnd::WorkerLost(self.crashed(w, job, &format!("cannot send it the job: {e}")));
+            return Err(JobEnd::WorkerLost(self.crashed(w, job, &format!("cannot send it the job: {e}"))));
         }
         let timeout = Duration::from_secs_f64(self.limits.job_timeout_s.max(0.001));
         let memory_limit = self.limits.worker_memory_mb.saturating_mul(1 << 20);
         let grace = Duration::from_millis(self.limits.cancel_grace_ms);
-        let mut cancel_sent: Option<Instant> = None;
+        let (base, span) = parts.progress;
         loop {
             match w.rx.recv_timeout(Duration::from_millis(20)) {
                 Ok(Some(frame)) => {
@@ -440,10 +531,10 @@ impl Slot {
                     }
                     match msg["type"].as_str() {
                         Some("progress") => job.progress(
-                            msg["fraction"].as_f64().unwrap_or(0.0),
+                            base + span * msg["fraction"].as_f64().unwrap_or(0.0),
                             msg["message"].as_str().unwrap_or(""),
                         ),
-                        Some("done") => return JobEnd::Finished(self.collect(&msg, &frame, &work.post, started)),
+                        Some("done") => return Ok((msg, frame)),
                         Some("failed") => {
                             let kind = msg["kind"].as_str().unwrap_or("plugin");
                             let message = msg["message"].as_str().unwrap_or("").to_string();
@@ -458,13 +549,13 @@ impl Slot {
                                     format!("plugin '{}' failed: {message}", self.plugin),
                                 ),
                             };
-                            return JobEnd::Finished(Err(err));
+                            return Err(JobEnd::Finished(Err(err)));
                         }
                         _ => {}
                     }
                 }
                 Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return JobEnd::WorkerLost(self.crashed(w, job, "it died"));
+                    return Err(JobEnd::WorkerLost(self.crashed(w, job, "it died")));
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
@@ -472,33 +563,33 @@ impl Slot {
                 match cancel_sent {
                     None => {
                         let _ = transport::send_json(&w.sock, &json!({"type": "cancel", "job": job.id}), &[], &[]);
-                        cancel_sent = Some(Instant::now());
+                        *cancel_sent = Some(Instant::now());
                     }
                     Some(at) if at.elapsed() > grace => {
                         log::warn!("plugin '{}' ignored a cancel for {} ms; killing its worker", self.plugin, grace.as_millis());
-                        return JobEnd::WorkerLost(cancelled());
+                        return Err(JobEnd::WorkerLost(cancelled()));
                     }
                     Some(_) => {}
                 }
             }
             if started.elapsed() > timeout {
-                return JobEnd::WorkerLost(ProtocolError::new(
+                return Err(JobEnd::WorkerLost(ProtocolError::new(
                     Code::PluginTimeout,
                     format!(
                         "plugin '{}' ran '{}' for more than {} s; its worker was stopped and restarted",
                         self.plugin, job.operation, self.limits.job_timeout_s
                     ),
-                ));
+                )));
             }
             if let Some(rss) = w.rss_bytes() {
                 if rss > memory_limit {
-                    return JobEnd::WorkerLost(ProtocolError::new(
+                    return Err(JobEnd::WorkerLost(ProtocolError::new(
                         Code::PluginMemory,
                         format!(
                             "plugin '{}' used {} MiB running '{}', over the limit of {} MiB; its worker was stopped and restarted",
                             self.plugin, rss >> 20, job.operation, self.limits.worker_memory_mb
                         ),
-                    ));
+                    )));
                 }
             }
         }
@@ -515,28 +606,32 @@ impl Slot {
         )
     }
 
-    fn collect(
-        &self,
-        msg: &Value,
-        frame: &Frame,
-        post: &crate::jobs::PostProcess,
-        started: Instant,
-    ) -> Result<crate::jobs::JobOutput, ProtocolError> {
-        let bad = |what: String| {
-            ProtocolError::new(Code::PluginError, format!("plugin '{}' returned {what}", self.plugin))
-        };
-        let r: ImageRef = serde_json::from_value(msg["image"].clone())
-            .map_err(|e| bad(format!("a malformed result: {e}")))?;
-        let layout = r.layout(u64::MAX).map_err(|e| bad(e.message))?;
-        let DataRef::Fd { fd, offset } = r.data else {
-            return Err(bad("inline pixels".into()));
-        };
-        let fd = frame.fds.get(fd).ok_or_else(|| bad("no pixels".into()))?;
-        let len = layout.required_len().ok_or_else(|| bad("an impossible size".into()))?;
-        let bytes = transport::map_input(fd, offset, len).map_err(|e| bad(e.to_string()))?;
-        let view = ImageView::new(layout, &bytes).map_err(|e| bad(e.message.to_string()))?;
-        post_process(post, view, &self.plugin, started)
+    fn bad_result(&self, what: String) -> ProtocolError {
+        ProtocolError::new(Code::PluginError, format!("plugin '{}' returned {what}", self.plugin))
     }
+
+    /// The layout and bytes of a worker's `done` message.
+    fn result_view(&self, msg: &Value, frame: &Frame) -> Result<(easel_sdk::ImageLayout, InputBytes), ProtocolError> {
+        let r: ImageRef = serde_json::from_value(msg["image"].clone())
+            .map_err(|e| self.bad_result(format!("a malformed result: {e}")))?;
+        let layout = r.layout(u64::MAX).map_err(|e| self.bad_result(e.message))?;
+        let DataRef::Fd { fd, offset } = r.data else {
+            return Err(self.bad_result("inline pixels".into()));
+        };
+        let fd = frame.fds.get(fd).ok_or_else(|| self.bad_result("no pixels".into()))?;
+        let len = layout.required_len().ok_or_else(|| self.bad_result("an impossible size".into()))?;
+        let bytes = transport::map_input(fd, offset, len).map_err(|e| self.bad_result(e.to_string()))?;
+        Ok((layout, bytes))
+    }
+}
+
+/// What one run message carries.
+struct RunParts<'a> {
+    image: &'a SharedImage,
+    mask: Option<&'a SharedImage>,
+    work: &'a PreparedWork,
+    /// This run's share of the job's progress: (start, span).
+    progress: (f64, f64),
 }
 
 fn cancelled() -> ProtocolError {
