@@ -63,6 +63,8 @@ pub struct Options {
     pub extra: String,
     /// Extra `[limits]` lines.
     pub limits: String,
+    /// The model folder (default: ../shared/models).
+    pub model_dir: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -71,6 +73,7 @@ impl Default for Options {
             plugins: vec!["easel_testing_misbehave"],
             extra: String::new(),
             limits: String::new(),
+            model_dir: None,
         }
     }
 }
@@ -99,7 +102,7 @@ impl Daemon {
             "socket = {:?}\nplugin_dirs = [{:?}]\nmodel_dirs = [{:?}]\nthreads = 2\n{}\n[limits]\n{}\n",
             socket,
             plugins,
-            shared_dir().join("models"),
+            opts.model_dir.clone().unwrap_or_else(|| shared_dir().join("models")),
             opts.extra,
             opts.limits
         );
