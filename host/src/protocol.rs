@@ -336,6 +336,7 @@ const FLAG_NAMES: &[(u32, &str)] = &[
     (flags::STREAMS_VIDEO, "streams_video"),
     (flags::DETERMINISTIC, "deterministic"),
     (flags::COMPOSITE_THROUGH_MASK, "composite_through_mask"),
+    (flags::ALIGNED_REFERENCES, "aligned_references"),
 ];
 
 fn param_json(p: &ParamSpec) -> Value {

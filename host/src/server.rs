@@ -225,7 +225,11 @@ impl Daemon {
                 true
             }
             _ => {
-                conn.send_error(&ProtocolError::bad_request("the first message must be a hello"), None, None);
+                conn.send_error(
+                    &ProtocolError::bad_request("the first message must be a hello"),
+                    Request::peek_id(&frame.json),
+                    None,
+                );
                 false
             }
         }
@@ -236,14 +240,14 @@ impl Daemon {
             Ok(r) => r,
             Err(e) => {
                 let id = Request::peek_id(&frame.json);
-                conn.send_error(&ProtocolError::bad_request(format!("bad request: {e}")), id, None);
+                conn.send_error(&ProtocolError::bad_request(describe_bad_request(&frame.json, &e)), id, None);
                 return;
             }
         };
         match request {
             Request::Hello { .. } => conn.send_error(
                 &ProtocolError::bad_request("hello was already received on this connection"),
-                None,
+                Request::peek_id(&frame.json),
                 None,
             ),
             Request::ListOperations { id } => conn.send(&json!({
@@ -552,6 +556,16 @@ impl Daemon {
                 let what = format!("reference image {i}");
                 let (l, b) = self.image_bytes(r, frame, &what)?;
                 let v = ImageView::new(l, &b).map_err(|e| ProtocolError::invalid_image(format!("{what}: {}", e.message)))?;
+                let v = if op.has_flag(easel_sdk::flags::ALIGNED_REFERENCES) {
+                    if (l.width, l.height) != (layout.width, layout.height) {
+                        return Err(ProtocolError::invalid_image(format!(
+                            "{what} is {}x{} but the image is {}x{}; operation '{}' needs layers of the same size",
+                            l.width, l.height, layout.width, layout.height, op.id)));
+                    }
+                    sub_view(&v, crop)
+                } else {
+                    v
+                };
                 SharedImage::from_owned(&imaging::convert(&v, op.working_format))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -630,6 +644,31 @@ fn random_seed() -> u64 {
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     h.finish().max(1)
 }
+
+/// Says what is wrong with a request that did not parse, in the client's terms.
+fn describe_bad_request(json: &[u8], err: &TransportError) -> String {
+    match serde_json::from_slice::<Value>(json) {
+        Err(e) => format!("the message is not valid JSON: {e}"),
+        Ok(v) => match v.get("type").and_then(Value::as_str) {
+            None => "the message has no \"type\"".to_string(),
+            Some(t) if !KNOWN_TYPES.contains(&t) => {
+                format!("unknown message type '{t}'; known: {}", KNOWN_TYPES.join(", "))
+            }
+            Some(t) => {
+                let detail = match err {
+                    TransportError::Json(e) => e.to_string(),
+                    other => other.to_string(),
+                };
+                format!("bad '{t}' request: {detail}")
+            }
+        },
+    }
+}
+
+const KNOWN_TYPES: &[&str] = &[
+    "hello", "list_operations", "submit", "fetch", "cancel", "status", "echo",
+    "stream_open", "stream_frame", "stream_close", "shutdown",
+];
 
 fn unknown_job(job: u64) -> ProtocolError {
     ProtocolError::new(Code::UnknownJob, format!("no job {job} on this connection (finished and fetched, or never submitted here)"))

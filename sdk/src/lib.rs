@@ -8,6 +8,8 @@
 //! the [`Host`] it is given.
 //!
 //! # Writing a plugin
+//! A `cdylib` crate depending on `easel-sdk` and `abi_stable` (the export macro's generated code
+//! names `::abi_stable`):
 //! ```ignore
 //! use easel_sdk::prelude::*;
 //!
@@ -18,9 +20,7 @@
 //!             .param(ParamSpec::float("amount", "Amount", "How far to invert", (0.0, 1.0), 1.0, 0.05))
 //!     }
 //!     fn run(&self, job: &Job<'_>, host: &Host<'_>) -> RResult<ImageBuf, PluginError> {
-//!         let amount = job.params().float("amount")? as f32; // `?` needs a fn returning Result:
-//!         // see plugins/examples/invert for the full pattern with `.into()`.
-//!         # unimplemented!()
+//!         invert(job, host).into() // the body returns Result, so `?` works
 //!     }
 //! }
 //!

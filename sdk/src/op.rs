@@ -23,6 +23,9 @@ pub mod flags {
     /// The host blends the result over the input through the soft mask (otherwise it multiplies
     /// the result's alpha by the mask).
     pub const COMPOSITE_THROUGH_MASK: u32 = 1 << 3;
+    /// Reference images are layers of the same document, pixel-aligned with the image: the host
+    /// requires them to be the image's size and crops them exactly like the image.
+    pub const ALIGNED_REFERENCES: u32 = 1 << 4;
 }
 
 /// Whether an operation takes a mask.

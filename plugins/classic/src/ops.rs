@@ -197,7 +197,7 @@ impl Operation for ColorizeScribbles {
         )
         .references(1, 1)
         .mask(MaskUse::Ignored)
-        .flags(flags::DETERMINISTIC)
+        .flags(flags::DETERMINISTIC | flags::ALIGNED_REFERENCES)
     }
 
     fn run(&self, job: &Job<'_>, host: &Host<'_>) -> RResult<ImageBuf, PluginError> {
@@ -217,11 +217,9 @@ fn colorize_scribbles(job: &Job<'_>, host: &Host<'_>) -> PluginResult<ImageBuf> 
     })?;
     let (sw, sh, scribbles) = read_rgba(scribble_view);
     if (sw, sh) != (w, h) {
-        // References arrive uncropped and the job does not say where the image's crop lies,
-        // so a layer of another size cannot be aligned; guessing would misplace every colour.
+        // The host crops aligned references with the image, so this is a caller's mistake.
         return Err(PluginError::invalid_input(format!(
-            "the scribble layer is {sw}x{sh} but the image is {w}x{h}: they must cover the same \
-             pixels (with a selection active the image is cropped to it; clear the selection)"
+            "the scribble layer is {sw}x{sh} but the image is {w}x{h}: they must cover the same pixels"
         )));
     }
     if !scribbles

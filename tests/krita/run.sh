@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Krita adapter tests: the pure pixel conversions (plain Python), the adapter's core inside
+# kritarunner (no display) with the real daemon, and the real Krita GUI under Xvfb driving the
+# Easel docker on a real photo. Installs what it needs (Debian/Ubuntu, root), builds the plugin
+# zip and installs it with Krita's own importer into a fresh HOME. Runs are judged by the
+# results files the tests write; ends with "N passed, M failed" and a non-zero status on failure.
+#
+# Environment: EASELD (default target/debug/easeld), EASEL_KRITA_SCREENSHOT (default
+# docs/images/krita-docker.png; "none" to skip), EASEL_KRITA_KEEP=1 keeps the work folder.
+set -u
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+HERE="$REPO/tests/krita"
+EASELD=${EASELD:-$REPO/target/debug/easeld}
+TARGET_DIR=$(dirname "$EASELD")
+MISBEHAVE="$TARGET_DIR/libeasel_testing_misbehave.so"
+SHOT=${EASEL_KRITA_SCREENSHOT:-$REPO/docs/images/krita-docker.png}
+PHOTOS=${EASEL_PHOTOS:-$REPO/../shared/fixtures/photos}
+MODELS=${EASEL_MODELS:-$REPO/../shared/models}
+PY=/usr/bin/python3   # the system Python: Krita's Python is the same 3.11, with PyQt5 beside it
+
+PASSED=0
+FAILED=0
+FAILURES=()
+pass() { PASSED=$((PASSED + 1)); }
+fail() { FAILED=$((FAILED + 1)); FAILURES+=("$1"); echo "FAIL $1"; }
+finish() {
+    for f in "${FAILURES[@]+"${FAILURES[@]}"}"; do echo "  failed: $f"; done
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+    exit $?
+}
+
+# ---------------------------------------------------------------------------------- setup
+step_start=$(date +%s)
+need=()
+command -v krita >/dev/null 2>&1 || need+=(krita)
+command -v kritarunner >/dev/null 2>&1 || need+=(krita)
+command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
+command -v xauth >/dev/null 2>&1 || need+=(xauth)
+[ -x "$PY" ] && "$PY" -c 'import PyQt5.QtCore, PyQt5.sip' >/dev/null 2>&1 || need+=(python3-pyqt5 python3-sip)
+[ -e /usr/lib/x86_64-linux-gnu/dri/swrast_dri.so ] || [ -e /usr/lib/aarch64-linux-gnu/dri/swrast_dri.so ] \
+    || need+=(libgl1-mesa-dri libegl-mesa0)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "== installing: ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 600 apt-get update -qq || { fail "apt-get update"; finish; }
+    timeout 900 apt-get install -y -qq --no-install-recommends krita xvfb xauth python3-pyqt5 \
+        python3-sip libgl1-mesa-dri libegl-mesa0 >/dev/null || { fail "apt-get install krita"; finish; }
+    echo "   installed in $(( $(date +%s) - step_start )) s"
+fi
+[ -x "$EASELD" ] || { fail "easeld not found at $EASELD (cargo build -p easel-host and the plugins)"; finish; }
+[ -e "$MISBEHAVE" ] || { fail "$MISBEHAVE not built (cargo build -p easel-testing-misbehave)"; finish; }
+
+WORK=$(mktemp -d /tmp/easel-krita-test.XXXXXX)
+export HOME="$WORK/home"
+export XDG_RUNTIME_DIR="$WORK/runtime"
+export XDG_CONFIG_HOME="$HOME/.config" XDG_DATA_HOME="$HOME/.local/share" XDG_CACHE_HOME="$HOME/.cache"
+mkdir -p "$HOME/.config" "$HOME/.local/share/krita" "$WORK/plugins"
+mkdir -m 700 "$XDG_RUNTIME_DIR"
+ln -s "$MISBEHAVE" "$WORK/plugins/"   # test-echo (slow, with progress) for cancel and kill tests
+XPID=""
+cleanup() {
+    # Daemons the tests started (their pids are in the results files), then Xvfb: ours only.
+    for f in "$WORK/api.json" "$WORK/gui.json"; do
+        [ -f "$f" ] || continue
+        for pid in $("$PY" -c 'import json,sys; print(*json.load(open(sys.argv[1])).get("daemon_pids", []))' "$f" 2>/dev/null); do
+            kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null
+        done
+    done
+    [ -n "$XPID" ] && kill "$XPID" 2>/dev/null && wait "$XPID" 2>/dev/null
+    if [ "${EASEL_KRITA_KEEP:-0}" = 1 ]; then echo "work folder kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+write_config() {  # $1: socket path, $2: config file
+    cat > "$2" <<EOF
+socket = "$1"
+plugin_dirs = ["$WORK/plugins"]
+model_dirs = ["$MODELS"]
+EOF
+}
+
+# judge RESULTS.json LABEL: adds its checks to the totals
+judge() {
+    local out
+    if [ ! -s "$1" ]; then fail "$2: no results file ($1)"; return; fi
+    out=$("$PY" - "$1" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+checks = d.get("checks", [])
+print(sum(c["ok"] for c in checks), sum(not c["ok"] for c in checks))
+for c in checks:
+    if not c["ok"]:
+        print("FAILED\t" + c["name"] + "\t" + c.get("detail", "").replace("\n", " | ")[:600])
+for k, v in d.get("timings_ms", {}).items():
+    print(f"TIMING\t{k}\t{v}")
+EOF
+) || { fail "$2: unreadable results file"; return; }
+    local counts p f
+    counts=$(echo "$out" | head -1)
+    p=${counts% *}
+    f=${counts#* }
+    PASSED=$((PASSED + p))
+    while IFS=$'\t' read -r kind name detail; do
+        case "$kind" in
+            FAILED) FAILED=$((FAILED + 1)); FAILURES+=("$2: $name"); echo "FAIL $2: $name: $detail" ;;
+            TIMING) echo "   time: $name: $detail ms" ;;
+        esac
+    done < <(echo "$out" | tail -n +2)
+    echo "   $2: $p passed, $f failed"
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then fail "$2: no checks ran"; fi
+}
+
+# ---------------------------------------------------------------------------------- the plugin
+echo "== building the plugin zip and installing it with Krita's importer"
+ZIP=$("$PY" "$REPO/adapters/krita/build_zip.py" --out "$WORK/dist/easel_krita.zip") \
+    && pass || { fail "build_zip.py"; finish; }
+if timeout 60 "$PY" /usr/share/krita/pykrita/plugin_importer/plugin_importer.py "$ZIP" \
+        "$HOME/.local/share/krita" | grep -q "Imported plugin: Easel" \
+        && [ -f "$HOME/.local/share/krita/pykrita/easel_krita/easel_client/client.py" ]; then
+    pass
+else
+    fail "Krita's plugin importer installs the zip (with easel_client inside)"
+fi
+PYKRITA="$HOME/.local/share/krita/pykrita"
+
+# ---------------------------------------------------------------------------------- unit tests
+echo "== pixel conversions (plain Python)"
+ulog="$WORK/unit.log"
+timeout 120 "$PY" -m unittest -v "$HERE/test_pixels.py" >"$ulog" 2>&1
+up=$(grep -c '\.\.\. ok$' "$ulog")
+uf=$(grep -cE '\.\.\. (FAIL|ERROR)$' "$ulog")
+PASSED=$((PASSED + up))
+if [ "$uf" -gt 0 ] || [ "$up" -eq 0 ]; then
+    FAILED=$((FAILED + (uf > 0 ? uf : 1))); FAILURES+=("test_pixels.py"); tail -30 "$ulog"
+fi
+echo "   $up passed, $uf failed"
+
+# ---------------------------------------------------------------------------------- kritarunner
+echo "== adapter core inside kritarunner, with the real daemon"
+API_SOCK="$XDG_RUNTIME_DIR/api/easeld.sock"
+write_config "$API_SOCK" "$WORK/api.toml"
+t0=$(date +%s)
+QT_QPA_PLATFORM=offscreen EASEL_SOCKET="$API_SOCK" EASELD="$EASELD" EASEL_CONFIG="$WORK/api.toml" \
+    EASEL_PHOTOS="$PHOTOS" PYTHONPATH="$PYKRITA:$HERE" \
+    timeout -k 10 300 kritarunner -s api_tests -f main "$WORK/api.json" >"$WORK/api.log" 2>&1
+rc=$?
+echo "   kritarunner exited $rc after $(( $(date +%s) - t0 )) s"
+[ "$rc" -eq 124 ] && fail "kritarunner timed out"
+judge "$WORK/api.json" "api"
+[ -s "$WORK/api.json" ] || tail -40 "$WORK/api.log"
+
+# ---------------------------------------------------------------------------------- the GUI
+echo "== Krita GUI under Xvfb with the Easel docker"
+printf '[python]\nenable_easel_krita=true\n' > "$HOME/.config/kritarc"
+GUI_SOCK="$XDG_RUNTIME_DIR/gui/easeld.sock"
+write_config "$GUI_SOCK" "$WORK/gui.toml"
+DISPLAY_NUM=""
+for n in $(seq 91 140); do
+    [ -e "/tmp/.X$n-lock" ] || [ -e "/tmp/.X11-unix/X$n" ] || { DISPLAY_NUM=$n; break; }
+done
+Xvfb ":$DISPLAY_NUM" -screen 0 1280x1024x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
+XPID=$!
+for _ in $(seq 100); do [ -e "/tmp/.X11-unix/X$DISPLAY_NUM" ] && break; sleep 0.1; done
+if [ "$SHOT" = none ]; then SHOT_ENV=""; else SHOT_ENV="$SHOT"; fi
+t0=$(date +%s)
+DISPLAY=":$DISPLAY_NUM" EASEL_SOCKET="$GUI_SOCK" EASELD="$EASELD" EASEL_CONFIG="$WORK/gui.toml" \
+    EASEL_PHOTOS="$PHOTOS" EASEL_KRITA_TEST="$WORK/gui.json" \
+    EASEL_KRITA_TEST_DRIVER="$HERE/gui_driver.py" EASEL_SCREENSHOT="$SHOT_ENV" \
+    timeout -k 10 600 krita --nosplash >"$WORK/gui.log" 2>&1
+rc=$?
+echo "   krita exited $rc after $(( $(date +%s) - t0 )) s"
+[ "$rc" -eq 124 ] && fail "krita GUI run timed out"
+judge "$WORK/gui.json" "gui"
+[ -s "$WORK/gui.json" ] || tail -40 "$WORK/gui.log"
+[ -n "$SHOT_ENV" ] && [ -s "$SHOT_ENV" ] && echo "   screenshot: $SHOT_ENV ($(stat -c %s "$SHOT_ENV") bytes)"
+
+finish
