@@ -63,8 +63,8 @@ pub struct Options {
     pub extra: String,
     /// Extra `[limits]` lines.
     pub limits: String,
-    /// The model folder (default: ../shared/models).
-    pub model_dir: Option<PathBuf>,
+    /// The model folders (default: ../shared/models).
+    pub model_dirs: Option<Vec<PathBuf>>,
 }
 
 impl Default for Options {
@@ -73,7 +73,7 @@ impl Default for Options {
             plugins: vec!["easel_testing_misbehave"],
             extra: String::new(),
             limits: String::new(),
-            model_dir: None,
+            model_dirs: None,
         }
     }
 }
@@ -99,10 +99,10 @@ impl Daemon {
         let socket = dir.path().join("easeld.sock");
         let config = dir.path().join("easel.toml");
         let toml = format!(
-            "socket = {:?}\nplugin_dirs = [{:?}]\nmodel_dirs = [{:?}]\nthreads = 2\n{}\n[limits]\n{}\n",
+            "socket = {:?}\nplugin_dirs = [{:?}]\nmodel_dirs = {:?}\nthreads = 2\n{}\n[limits]\n{}\n",
             socket,
             plugins,
-            opts.model_dir.clone().unwrap_or_else(|| shared_dir().join("models")),
+            opts.model_dirs.clone().unwrap_or_else(|| vec![shared_dir().join("models")]),
             opts.extra,
             opts.limits
         );

@@ -76,7 +76,7 @@ fn a_wrong_model_choice_is_refused_before_it_runs() {
 #[test]
 fn a_missing_model_file_is_an_environment_error_naming_the_model() {
     let empty = tempfile::tempdir().unwrap();
-    let d = Daemon::start(Options { model_dir: Some(empty.path().to_path_buf()), ..Options::default() });
+    let d = Daemon::start(Options { model_dirs: Some(vec![empty.path().to_path_buf()]), ..Options::default() });
     let mut c = d.client();
     let img = rgba8(32, 32, |_, _| [1, 2, 3, 255]);
     let job = c.submit("remove-background", &shared(&img), None, &[], json!({"params": {"model": "u2netp"}})).unwrap();

@@ -96,6 +96,9 @@ pub fn colorize(
     let mut bu = vec![0.0f32; a.len()];
     let mut bv = vec![0.0f32; a.len()];
     for y in 0..h {
+        if y % 64 == 0 {
+            ctl.check()?;
+        }
         for x in 0..w {
             let r = y * w + x;
             let pr = a.at(x, y);
@@ -176,6 +179,7 @@ pub fn colorize(
             }
         }
     }
+    ctl.check()?;
     let mg = Multigrid::new(a);
     ctl.progress(0.15, "solving for chroma");
     ctl.check()?;
