@@ -218,7 +218,11 @@ impl Client {
             if Instant::now() > deadline {
                 return Err(ClientError::StartFailed {
                     exe: daemon.to_path_buf(),
-                    message: format!("no answer on {} after {wait:?}; see {}", path.display(), log_path.display()),
+                    message: format!(
+                        "no answer on {} after {wait:?}; see {}",
+                        path.display(),
+                        log_path.display()
+                    ),
                 });
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -267,18 +271,28 @@ impl Client {
     }
 
     /// The next event (progress, frame, …), from the backlog first.
-    pub fn next_event(&mut self, timeout: Option<Duration>) -> Result<Option<Message>, ClientError> {
+    pub fn next_event(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Message>, ClientError> {
         if let Some(m) = self.backlog.pop_front() {
             return Ok(Some(m));
         }
-        self.sock.set_read_timeout(timeout).map_err(TransportError::Io)?;
+        self.sock
+            .set_read_timeout(timeout)
+            .map_err(TransportError::Io)?;
         let r = self.read();
-        self.sock.set_read_timeout(None).map_err(TransportError::Io)?;
+        self.sock
+            .set_read_timeout(None)
+            .map_err(TransportError::Io)?;
         match r {
             Ok(m) => Ok(Some(m)),
             Err(ClientError::Transport(TransportError::Sys(nix::Error::EAGAIN))) => Ok(None),
             Err(ClientError::Transport(TransportError::Io(e)))
-                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
             {
                 Ok(None)
             }
@@ -287,7 +301,9 @@ impl Client {
     }
 
     pub fn operations(&mut self) -> Result<Value, ClientError> {
-        Ok(self.request(json!({"type": "list_operations"}), &[], &[])?.json)
+        Ok(self
+            .request(json!({"type": "list_operations"}), &[], &[])?
+            .json)
     }
 
     /// Submits a job; `extra` adds fields (params, mask_modifiers, priority, …).
@@ -309,7 +325,10 @@ impl Client {
         msg["image"] = json!(image.reference);
         if let Some(m) = mask {
             let mut r = m.reference.clone();
-            r.data = DataRef::Fd { fd: fds.len(), offset: 0 };
+            r.data = DataRef::Fd {
+                fd: fds.len(),
+                offset: 0,
+            };
             fds.push(m.mem.fd());
             msg["mask"] = json!(r);
         }
@@ -317,7 +336,10 @@ impl Client {
             .iter()
             .map(|s| {
                 let mut r = s.reference.clone();
-                r.data = DataRef::Fd { fd: fds.len(), offset: 0 };
+                r.data = DataRef::Fd {
+                    fd: fds.len(),
+                    offset: 0,
+                };
                 fds.push(s.mem.fd());
                 r
             })
@@ -358,7 +380,9 @@ impl Client {
                         message: m.json,
                     })
                 }
-                "error" if m.json["reply_to"].as_u64() == Some(id) => return Err(daemon_error(&m.json)),
+                "error" if m.json["reply_to"].as_u64() == Some(id) => {
+                    return Err(daemon_error(&m.json))
+                }
                 "job_finished" if m.json["job"].as_u64() == Some(job) => {}
                 _ => self.backlog.push_back(m),
             }

@@ -186,6 +186,9 @@ mod tests {
         let path = dir.path().join("easel.toml");
         std::fs::write(&path, "sockett = \"x\"\n").unwrap();
         let err = Config::load(Some(&path)).unwrap_err().to_string();
-        assert!(err.contains("easel.toml") && err.contains("sockett"), "{err}");
+        assert!(
+            err.contains("easel.toml") && err.contains("sockett"),
+            "{err}"
+        );
     }
 }

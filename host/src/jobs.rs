@@ -52,10 +52,16 @@ impl Connection {
         let len = image.byte_len();
         let w = self.writer.lock();
         let result = if self.fd_ok.load(Ordering::Relaxed) {
-            msg["image"] = json!(ImageRef::packed(&image.layout, DataRef::Fd { fd: 0, offset: 0 }));
+            msg["image"] = json!(ImageRef::packed(
+                &image.layout,
+                DataRef::Fd { fd: 0, offset: 0 }
+            ));
             transport::send_json(&w, &msg, &[], &[image.mem.fd()])
         } else {
-            msg["image"] = json!(ImageRef::packed(&image.layout, DataRef::Inline { inline: 0 }));
+            msg["image"] = json!(ImageRef::packed(
+                &image.layout,
+                DataRef::Inline { inline: 0 }
+            ));
             transport::send_json(&w, &msg, &image.mem.as_slice()[..len], &[])
         };
         if let Err(e) = result {
@@ -150,7 +156,9 @@ pub struct JobOutput {
 
 enum Outcome {
     /// Still queued or running; `Some(reply_to)` once the client asked to fetch.
-    Pending { fetch: Option<Option<u64>> },
+    Pending {
+        fetch: Option<Option<u64>>,
+    },
     Done(Result<JobOutput, ProtocolError>),
     Fetched,
 }
@@ -249,7 +257,9 @@ impl JobState {
         conn.send(&json!({"type": "job_finished", "job": self.id, "ok": result.is_ok()}));
         let mut outcome = self.outcome.lock();
         match std::mem::replace(&mut *outcome, Outcome::Fetched) {
-            Outcome::Pending { fetch: Some(reply_to) } => {
+            Outcome::Pending {
+                fetch: Some(reply_to),
+            } => {
                 drop(outcome);
                 self.deliver(&conn, reply_to, result);
             }
@@ -274,7 +284,10 @@ impl JobState {
             Outcome::Fetched => {
                 drop(outcome);
                 conn.send_error(
-                    &ProtocolError::new(Code::UnknownJob, format!("job {} was already fetched", self.id)),
+                    &ProtocolError::new(
+                        Code::UnknownJob,
+                        format!("job {} was already fetched", self.id),
+                    ),
                     reply_to,
                     Some(self.id),
                 );
@@ -282,7 +295,12 @@ impl JobState {
         }
     }
 
-    fn deliver(&self, conn: &Connection, reply_to: Option<u64>, result: Result<JobOutput, ProtocolError>) {
+    fn deliver(
+        &self,
+        conn: &Connection,
+        reply_to: Option<u64>,
+        result: Result<JobOutput, ProtocolError>,
+    ) {
         conn.jobs.lock().remove(&self.id);
         match result {
             Ok(out) => conn.send_with_image(
@@ -351,7 +369,11 @@ pub fn post_process(
     started: Instant,
 ) -> Result<JobOutput, ProtocolError> {
     let scale = post.output_scale.max(1);
-    check_result_size(&result, (post.crop.width * scale, post.crop.height * scale), plugin)?;
+    check_result_size(
+        &result,
+        (post.crop.width * scale, post.crop.height * scale),
+        plugin,
+    )?;
     let image = imaging::convert(&result, post.working_format);
     let image = apply_mask(post, image, post.mask.as_ref(), post.original.as_ref())?;
     let out = imaging::convert(&image.view(), post.result_format);
@@ -394,7 +416,12 @@ mod tests {
 
     fn post(mask: Option<Mask>, composite: bool, original: Option<OwnedImage>) -> PostProcess {
         PostProcess {
-            crop: Rect { x: 3, y: 4, width: 2, height: 1 },
+            crop: Rect {
+                x: 3,
+                y: 4,
+                width: 2,
+                height: 1,
+            },
             mask,
             composite,
             original,
@@ -407,7 +434,13 @@ mod tests {
     }
 
     fn rgba32f(px: &[[f32; 4]]) -> OwnedImage {
-        let buf = easel_sdk::ImageBuf::from_rgba_f32(px.len() as u32, 1, px.concat().as_slice(), PixelFormat::Rgba32F).unwrap();
+        let buf = easel_sdk::ImageBuf::from_rgba_f32(
+            px.len() as u32,
+            1,
+            px.concat().as_slice(),
+            PixelFormat::Rgba32F,
+        )
+        .unwrap();
         OwnedImage::from_buf(buf).unwrap()
     }
 
@@ -415,12 +448,28 @@ mod tests {
     fn results_are_masked_or_composited_and_placed() {
         let result = rgba32f(&[[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]);
         let original = rgba32f(&[[0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 1.0]]);
-        let mask = Mask { width: 2, height: 1, data: vec![1.0, 0.5] };
-        let out = post_process(&post(Some(mask.clone()), false, None), result.view(), "p", Instant::now()).unwrap();
+        let mask = Mask {
+            width: 2,
+            height: 1,
+            data: vec![1.0, 0.5],
+        };
+        let out = post_process(
+            &post(Some(mask.clone()), false, None),
+            result.view(),
+            "p",
+            Instant::now(),
+        )
+        .unwrap();
         assert_eq!((out.x, out.y), (3, 4));
         let px = &out.image.mem.as_slice()[..8];
         assert_eq!(px, &[255, 255, 255, 255, 255, 255, 255, 128]);
-        let out = post_process(&post(Some(mask), true, Some(original)), result.view(), "p", Instant::now()).unwrap();
+        let out = post_process(
+            &post(Some(mask), true, Some(original)),
+            result.view(),
+            "p",
+            Instant::now(),
+        )
+        .unwrap();
         let px = &out.image.mem.as_slice()[..8];
         assert_eq!(px, &[255, 255, 255, 255, 128, 128, 128, 255]);
     }
@@ -428,7 +477,12 @@ mod tests {
     #[test]
     fn wrong_result_size_names_the_plugin() {
         let result = rgba32f(&[[1.0, 1.0, 1.0, 1.0]]);
-        let Err(err) = post_process(&post(None, false, None), result.view(), "bad-plugin", Instant::now()) else {
+        let Err(err) = post_process(
+            &post(None, false, None),
+            result.view(),
+            "bad-plugin",
+            Instant::now(),
+        ) else {
             panic!("a wrong-size result was accepted")
         };
         assert_eq!(err.code, Code::PluginError);

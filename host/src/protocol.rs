@@ -254,7 +254,11 @@ pub fn json_to_param(spec: &ParamSpec, value: &Value) -> Result<ParamValue, Prot
             Some(i) => ParamValue::Int(i),
             None => match n.as_f64() {
                 Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => ParamValue::Int(f as i64),
-                _ => return Err(invalid(format!("parameter '{name}' takes an integer, got {n}"))),
+                _ => {
+                    return Err(invalid(format!(
+                        "parameter '{name}' takes an integer, got {n}"
+                    )))
+                }
             },
         },
         (ParamKind::Float { .. }, Value::Number(n)) => {
@@ -278,7 +282,9 @@ pub fn json_to_param(spec: &ParamSpec, value: &Value) -> Result<ParamValue, Prot
                 ParamKind::Choice { .. } => "a string (one of its options)",
                 ParamKind::Seed => "a non-negative integer seed",
             };
-            return Err(invalid(format!("parameter '{name}' takes {want}, got {other}")));
+            return Err(invalid(format!(
+                "parameter '{name}' takes {want}, got {other}"
+            )));
         }
     };
     spec.check(&typed)
@@ -298,7 +304,11 @@ pub fn resolve_params(
                 format!(
                     "operation '{}' has no parameter '{name}'; it takes: {}",
                     op.id,
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 ),
             ));
         }
@@ -352,7 +362,12 @@ fn param_json(p: &ParamSpec) -> Value {
             v["max"] = json!(max);
             v["default"] = json!(default);
         }
-        ParamKind::Float { min, max, default, step } => {
+        ParamKind::Float {
+            min,
+            max,
+            default,
+            step,
+        } => {
             v["kind"] = json!("float");
             v["min"] = json!(min);
             v["max"] = json!(max);
@@ -377,18 +392,29 @@ fn param_json(p: &ParamSpec) -> Value {
 }
 
 fn param_from_json(v: &Value) -> Option<ParamSpec> {
-    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let f = |k: &str| v.get(k).and_then(Value::as_f64);
     let i = |k: &str| v.get(k).and_then(Value::as_i64);
     let kind = match v.get("kind")?.as_str()? {
-        "int" => ParamKind::Int { min: i("min")?, max: i("max")?, default: i("default")? },
+        "int" => ParamKind::Int {
+            min: i("min")?,
+            max: i("max")?,
+            default: i("default")?,
+        },
         "float" => ParamKind::Float {
             min: f("min")?,
             max: f("max")?,
             default: f("default")?,
             step: f("step").unwrap_or(0.0),
         },
-        "bool" => ParamKind::Bool { default: v.get("default")?.as_bool()? },
+        "bool" => ParamKind::Bool {
+            default: v.get("default")?.as_bool()?,
+        },
         "choice" => ParamKind::Choice {
             options: v
                 .get("options")?
@@ -471,7 +497,14 @@ mod tests {
     fn sample() -> OperationDescriptor {
         OperationDescriptor::new("x-op", "X", "Test", "does x")
             .param(ParamSpec::int("radius", "Radius", "", 1, 64, 8))
-            .param(ParamSpec::float("strength", "Strength", "", (0.0, 1.0), 0.5, 0.05))
+            .param(ParamSpec::float(
+                "strength",
+                "Strength",
+                "",
+                (0.0, 1.0),
+                0.5,
+                0.05,
+            ))
             .param(ParamSpec::boolean("fast", "Fast", "", true))
             .param(ParamSpec::choice("model", "Model", "", &["a", "b"], "a"))
             .param(ParamSpec::seed("seed", "Seed", ""))
@@ -500,14 +533,20 @@ mod tests {
         given.insert("radius".to_string(), json!(100));
         let err = resolve_params(&op, &given).unwrap_err();
         assert_eq!(err.code, Code::InvalidParams);
-        assert!(err.message.contains("radius") && err.message.contains("1..=64"), "{err}");
+        assert!(
+            err.message.contains("radius") && err.message.contains("1..=64"),
+            "{err}"
+        );
         given.clear();
         given.insert("radiuss".to_string(), json!(1));
         let err = resolve_params(&op, &given).unwrap_err();
         assert!(err.message.contains("no parameter 'radiuss'"), "{err}");
         given.clear();
         given.insert("model".to_string(), json!(3));
-        assert!(resolve_params(&op, &given).unwrap_err().message.contains("takes a string"));
+        assert!(resolve_params(&op, &given)
+            .unwrap_err()
+            .message
+            .contains("takes a string"));
     }
 
     #[test]
@@ -526,7 +565,11 @@ mod tests {
             "width": 4, "height": 4, "format": "bgr", "data": {"inline": 0}
         }))
         .unwrap();
-        assert!(r.layout(1 << 28).unwrap_err().message.contains("unknown pixel format"));
+        assert!(r
+            .layout(1 << 28)
+            .unwrap_err()
+            .message
+            .contains("unknown pixel format"));
     }
 
     #[test]

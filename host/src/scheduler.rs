@@ -37,7 +37,10 @@ impl Scheduler {
         if q.waiting.len() >= self.max_queued {
             return Err(ProtocolError::new(
                 Code::QueueFull,
-                format!("{} jobs are already waiting; try again when some have finished", q.waiting.len()),
+                format!(
+                    "{} jobs are already waiting; try again when some have finished",
+                    q.waiting.len()
+                ),
             ));
         }
         q.waiting.push(job);
@@ -132,11 +135,17 @@ mod tests {
     #[test]
     fn a_waiting_frame_is_replaced_by_the_next_one() {
         let s = Scheduler::new(10);
-        assert!(s.push_frame(job(1, "p", Priority::Interactive, Some((7, 1)))).is_none());
-        let replaced = s.push_frame(job(2, "p", Priority::Interactive, Some((7, 1)))).unwrap();
+        assert!(s
+            .push_frame(job(1, "p", Priority::Interactive, Some((7, 1))))
+            .is_none());
+        let replaced = s
+            .push_frame(job(2, "p", Priority::Interactive, Some((7, 1))))
+            .unwrap();
         assert_eq!(replaced.id, 1);
         // Another stream's frame does not replace it.
-        assert!(s.push_frame(job(3, "p", Priority::Interactive, Some((8, 1)))).is_none());
+        assert!(s
+            .push_frame(job(3, "p", Priority::Interactive, Some((8, 1))))
+            .is_none());
         assert_eq!(s.counts().0, 2);
     }
 
@@ -145,7 +154,10 @@ mod tests {
         let s = Scheduler::new(2);
         s.push(job(1, "p", Priority::Batch, None)).unwrap();
         s.push(job(2, "p", Priority::Batch, None)).unwrap();
-        assert_eq!(s.push(job(3, "p", Priority::Batch, None)).unwrap_err().code, Code::QueueFull);
+        assert_eq!(
+            s.push(job(3, "p", Priority::Batch, None)).unwrap_err().code,
+            Code::QueueFull
+        );
         assert_eq!(s.remove(1).unwrap().id, 1);
         assert!(s.remove(1).is_none());
         s.shutdown();

@@ -7,8 +7,8 @@ use crate::{
     imaging::{self, Mask, MaskModifiers, Rect},
     jobs::{Connection, JobState, PostProcess, PreparedWork, SharedImage, WorkInput},
     protocol::{
-        descriptor_json, resolve_params, DataRef, ImageRef, Priority, Request,
-        SubmitRequest, PROTOCOL_VERSION, SERVER_FEATURES,
+        descriptor_json, resolve_params, DataRef, ImageRef, Priority, Request, SubmitRequest,
+        PROTOCOL_VERSION, SERVER_FEATURES,
     },
     scheduler::Scheduler,
     supervisor::{self, LoadOutcome, PluginRecord, Spawner},
@@ -70,7 +70,8 @@ fn claim_socket(path: &Path) -> Result<UnixListener, StartError> {
     if let Some(dir) = path.parent() {
         if !dir.exists() {
             std::fs::create_dir_all(dir).map_err(socket_err)?;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(socket_err)?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(socket_err)?;
         }
     }
     if path.exists() {
@@ -111,10 +112,16 @@ pub fn run_daemon(config: Config) -> Result<(), StartError> {
     let mut ops = HashMap::new();
     let mut listed = Vec::new();
     for rec in &plugins {
-        if let LoadOutcome::Loaded { name, operations, .. } = &rec.outcome {
+        if let LoadOutcome::Loaded {
+            name, operations, ..
+        } = &rec.outcome
+        {
             for op in operations {
                 if ops.contains_key(op.id.as_str()) {
-                    log::warn!("operation '{}' of plugin '{name}' is already provided; ignored", op.id);
+                    log::warn!(
+                        "operation '{}' of plugin '{name}' is already provided; ignored",
+                        op.id
+                    );
                     continue;
                 }
                 listed.push(descriptor_json(op, name));
@@ -129,7 +136,11 @@ pub fn run_daemon(config: Config) -> Result<(), StartError> {
         }
     }
     let listener = claim_socket(&socket)?;
-    log::info!("easeld listening on {} ({} operations)", socket.display(), ops.len());
+    log::info!(
+        "easeld listening on {} ({} operations)",
+        socket.display(),
+        ops.len()
+    );
     let daemon = Arc::new(Daemon {
         operations_json: json!(listed),
         config,
@@ -166,7 +177,9 @@ impl Daemon {
 
     /// One client connection, from hello to close.
     fn serve(self: Arc<Self>, stream: UnixStream) {
-        let Ok(writer) = stream.try_clone() else { return };
+        let Ok(writer) = stream.try_clone() else {
+            return;
+        };
         let conn = Arc::new(Connection::new(self.next_id(), writer));
         if self.handshake(&stream, &conn) {
             loop {
@@ -190,7 +203,9 @@ impl Daemon {
         for job in jobs {
             self.cancel_job(&job);
         }
-        self.streams.lock().retain(|_, (owner, _)| *owner != conn.id);
+        self.streams
+            .lock()
+            .retain(|_, (owner, _)| *owner != conn.id);
     }
 
     fn handshake(&self, stream: &UnixStream, conn: &Arc<Connection>) -> bool {
@@ -199,7 +214,11 @@ impl Daemon {
             Err(_) => return false,
         };
         match frame.parse::<Request>() {
-            Ok(Request::Hello { protocol, features, client }) => {
+            Ok(Request::Hello {
+                protocol,
+                features,
+                client,
+            }) => {
                 if protocol != PROTOCOL_VERSION {
                     conn.send_error(
                         &ProtocolError::new(
@@ -211,7 +230,8 @@ impl Daemon {
                     );
                     return false;
                 }
-                conn.fd_ok.store(features.iter().any(|f| f == "fd"), Ordering::Relaxed);
+                conn.fd_ok
+                    .store(features.iter().any(|f| f == "fd"), Ordering::Relaxed);
                 log::debug!("connection {}: hello from '{client}'", conn.id);
                 let l = &self.config.limits;
                 conn.send(&json!({
@@ -240,7 +260,11 @@ impl Daemon {
             Ok(r) => r,
             Err(e) => {
                 let id = Request::peek_id(&frame.json);
-                conn.send_error(&ProtocolError::bad_request(describe_bad_request(&frame.json, &e)), id, None);
+                conn.send_error(
+                    &ProtocolError::bad_request(describe_bad_request(&frame.json, &e)),
+                    id,
+                    None,
+                );
                 return;
             }
         };
@@ -278,26 +302,47 @@ impl Daemon {
                                   "running": running, "socket": self.socket}));
             }
             Request::Echo { id, image } => match self.echo(&image, &frame) {
-                Ok(shared) => conn.send_with_image(json!({"type": "echo", "reply_to": id}), &shared),
+                Ok(shared) => {
+                    conn.send_with_image(json!({"type": "echo", "reply_to": id}), &shared)
+                }
                 Err(e) => conn.send_error(&e, id, None),
             },
-            Request::StreamOpen { id, operation, params, mask_modifiers, context_margin } => {
-                match self.ops.get(&operation) {
-                    Some(entry) => match resolve_params(&entry.descriptor, &params) {
-                        Ok(_) => {
-                            let stream = self.next_id();
-                            self.streams.lock().insert(
-                                stream,
-                                (conn.id, StreamSettings { operation, params, mask_modifiers, context_margin }),
-                            );
-                            conn.send(&json!({"type": "stream_opened", "reply_to": id, "stream": stream}));
-                        }
-                        Err(e) => conn.send_error(&e, id, None),
-                    },
-                    None => conn.send_error(&self.unknown_operation(&operation), id, None),
-                }
-            }
-            Request::StreamFrame { stream, seq, image, mask } => self.stream_frame(conn, stream, seq, image, mask, &frame),
+            Request::StreamOpen {
+                id,
+                operation,
+                params,
+                mask_modifiers,
+                context_margin,
+            } => match self.ops.get(&operation) {
+                Some(entry) => match resolve_params(&entry.descriptor, &params) {
+                    Ok(_) => {
+                        let stream = self.next_id();
+                        self.streams.lock().insert(
+                            stream,
+                            (
+                                conn.id,
+                                StreamSettings {
+                                    operation,
+                                    params,
+                                    mask_modifiers,
+                                    context_margin,
+                                },
+                            ),
+                        );
+                        conn.send(
+                            &json!({"type": "stream_opened", "reply_to": id, "stream": stream}),
+                        );
+                    }
+                    Err(e) => conn.send_error(&e, id, None),
+                },
+                None => conn.send_error(&self.unknown_operation(&operation), id, None),
+            },
+            Request::StreamFrame {
+                stream,
+                seq,
+                image,
+                mask,
+            } => self.stream_frame(conn, stream, seq, image, mask, &frame),
             Request::StreamClose { id, stream } => {
                 let removed = {
                     let mut streams = self.streams.lock();
@@ -307,13 +352,26 @@ impl Daemon {
                     }
                 };
                 if removed {
-                    let waiting: Vec<_> = conn.jobs.lock().values().filter(|j| j.stream.map(|s| s.0) == Some(stream)).cloned().collect();
+                    let waiting: Vec<_> = conn
+                        .jobs
+                        .lock()
+                        .values()
+                        .filter(|j| j.stream.map(|s| s.0) == Some(stream))
+                        .cloned()
+                        .collect();
                     for j in waiting {
                         self.cancel_job(&j);
                     }
                     conn.send(&json!({"type": "stream_closed", "reply_to": id, "stream": stream}));
                 } else {
-                    conn.send_error(&ProtocolError::new(Code::UnknownJob, format!("no stream {stream} on this connection")), id, None);
+                    conn.send_error(
+                        &ProtocolError::new(
+                            Code::UnknownJob,
+                            format!("no stream {stream} on this connection"),
+                        ),
+                        id,
+                        None,
+                    );
                 }
             }
             Request::Shutdown { id } => {
@@ -351,15 +409,34 @@ impl Daemon {
     fn cancel_job(&self, job: &Arc<JobState>) {
         job.cancel.store(true, Ordering::SeqCst);
         if let Some(j) = self.scheduler.remove(job.id) {
-            j.finish(Err(ProtocolError::new(Code::Cancelled, "cancelled by the user")));
+            j.finish(Err(ProtocolError::new(
+                Code::Cancelled,
+                "cancelled by the user",
+            )));
         }
     }
 
-    fn submit(&self, conn: &Arc<Connection>, req: &SubmitRequest, frame: &Frame) -> Result<(), ProtocolError> {
-        let entry = self.ops.get(&req.operation).ok_or_else(|| self.unknown_operation(&req.operation))?;
+    fn submit(
+        &self,
+        conn: &Arc<Connection>,
+        req: &SubmitRequest,
+        frame: &Frame,
+    ) -> Result<(), ProtocolError> {
+        let entry = self
+            .ops
+            .get(&req.operation)
+            .ok_or_else(|| self.unknown_operation(&req.operation))?;
         let work = self.prepare(entry, req, frame)?;
         let id = self.next_id();
-        let job = Arc::new(JobState::new(id, &req.operation, &entry.plugin, req.priority, None, conn, work));
+        let job = Arc::new(JobState::new(
+            id,
+            &req.operation,
+            &entry.plugin,
+            req.priority,
+            None,
+            conn,
+            work,
+        ));
         conn.jobs.lock().insert(id, job.clone());
         if let Err(e) = self.scheduler.push(job) {
             conn.jobs.lock().remove(&id);
@@ -399,7 +476,10 @@ impl Daemon {
                     name: None,
                 },
                 _ => {
-                    return frame_error(ProtocolError::new(Code::UnknownJob, format!("no stream {stream} on this connection")));
+                    return frame_error(ProtocolError::new(
+                        Code::UnknownJob,
+                        format!("no stream {stream} on this connection"),
+                    ));
                 }
             }
         };
@@ -411,7 +491,15 @@ impl Daemon {
             Err(e) => return frame_error(e),
         };
         let id = self.next_id();
-        let job = Arc::new(JobState::new(id, &req.operation, &entry.plugin, Priority::Interactive, Some((stream, seq)), conn, work));
+        let job = Arc::new(JobState::new(
+            id,
+            &req.operation,
+            &entry.plugin,
+            Priority::Interactive,
+            Some((stream, seq)),
+            conn,
+            work,
+        ));
         conn.jobs.lock().insert(id, job.clone());
         if let Some(old) = self.scheduler.push_frame(job) {
             conn.jobs.lock().remove(&old.id);
@@ -422,15 +510,30 @@ impl Daemon {
     }
 
     /// Reads the bytes an image reference points at, after checking its size against limits.
-    fn image_bytes<'f>(&self, r: &ImageRef, frame: &'f Frame, what: &str) -> Result<(ImageLayout, Bytes<'f>), ProtocolError> {
-        let layout = r.layout(self.config.limits.max_pixels).map_err(|e| ProtocolError::new(e.code, format!("{what}: {}", e.message)))?;
-        let len = layout.required_len().ok_or_else(|| ProtocolError::too_large(format!("{what} is too large")))?;
+    fn image_bytes<'f>(
+        &self,
+        r: &ImageRef,
+        frame: &'f Frame,
+        what: &str,
+    ) -> Result<(ImageLayout, Bytes<'f>), ProtocolError> {
+        let layout = r
+            .layout(self.config.limits.max_pixels)
+            .map_err(|e| ProtocolError::new(e.code, format!("{what}: {}", e.message)))?;
+        let len = layout
+            .required_len()
+            .ok_or_else(|| ProtocolError::too_large(format!("{what} is too large")))?;
         let bytes = match r.data {
             DataRef::Fd { fd, offset } => {
                 let fd = frame.fds.get(fd).ok_or_else(|| {
-                    ProtocolError::invalid_image(format!("{what} refers to descriptor {fd}, but the message carried {}", frame.fds.len()))
+                    ProtocolError::invalid_image(format!(
+                        "{what} refers to descriptor {fd}, but the message carried {}",
+                        frame.fds.len()
+                    ))
                 })?;
-                Bytes::Shared(transport::map_input(fd, offset, len).map_err(|e| ProtocolError::invalid_image(format!("{what}: {e}")))?)
+                Bytes::Shared(
+                    transport::map_input(fd, offset, len)
+                        .map_err(|e| ProtocolError::invalid_image(format!("{what}: {e}")))?,
+                )
             }
             DataRef::Inline { inline } => {
                 let start = usize::try_from(inline).unwrap_or(usize::MAX);
@@ -450,7 +553,8 @@ impl Daemon {
         let (layout, bytes) = self.image_bytes(r, frame, "image")?;
         let packed = ImageLayout::packed(layout.width, layout.height, layout.format);
         let len = packed.required_len().unwrap_or(0);
-        let mut mem = transport::SharedMem::create(len).map_err(|e| ProtocolError::internal(e.to_string()))?;
+        let mut mem = transport::SharedMem::create(len)
+            .map_err(|e| ProtocolError::internal(e.to_string()))?;
         let row = packed.row_stride;
         let src: &[u8] = &bytes;
         if layout == packed {
@@ -466,11 +570,19 @@ impl Daemon {
                 }
             }
         }
-        Ok(SharedImage { layout: packed, mem })
+        Ok(SharedImage {
+            layout: packed,
+            mem,
+        })
     }
 
     /// Everything between a request and a worker: parameters, mask, crop, conversion.
-    fn prepare(&self, entry: &OpEntry, req: &SubmitRequest, frame: &Frame) -> Result<PreparedWork, ProtocolError> {
+    fn prepare(
+        &self,
+        entry: &OpEntry,
+        req: &SubmitRequest,
+        frame: &Frame,
+    ) -> Result<PreparedWork, ProtocolError> {
         let op = &entry.descriptor;
         let mut params = resolve_params(op, &req.params)?;
         let mut seed = 0;
@@ -483,31 +595,53 @@ impl Daemon {
             }
         }
         if op.mask == MaskUse::Required && req.mask.is_none() {
-            return Err(ProtocolError::new(Code::InvalidInput, format!(
-                "operation '{}' needs a mask: select or paint the region to work on", op.id)));
+            return Err(ProtocolError::new(
+                Code::InvalidInput,
+                format!(
+                    "operation '{}' needs a mask: select or paint the region to work on",
+                    op.id
+                ),
+            ));
         }
         let n_refs = req.references.len() as u32;
         if n_refs < op.min_references || n_refs > op.max_references {
-            return Err(ProtocolError::new(Code::InvalidInput, format!(
-                "operation '{}' takes {}..={} reference images, {} given",
-                op.id, op.min_references, op.max_references, n_refs)));
+            return Err(ProtocolError::new(
+                Code::InvalidInput,
+                format!(
+                    "operation '{}' takes {}..={} reference images, {} given",
+                    op.id, op.min_references, op.max_references, n_refs
+                ),
+            ));
         }
-        let result_format = match &req.result_format {
-            Some(f) => Some(PixelFormat::parse(f).filter(|f| !f.is_mask()).ok_or_else(|| {
-                ProtocolError::bad_request(format!("unknown result_format '{f}' (rgba8, rgba16, rgba32f)"))
-            })?),
-            None => None,
-        };
+        let result_format =
+            match &req.result_format {
+                Some(f) => Some(PixelFormat::parse(f).filter(|f| !f.is_mask()).ok_or_else(
+                    || {
+                        ProtocolError::bad_request(format!(
+                            "unknown result_format '{f}' (rgba8, rgba16, rgba32f)"
+                        ))
+                    },
+                )?),
+                None => None,
+            };
         let (layout, bytes) = self.image_bytes(&req.image, frame, "image")?;
         if layout.format.is_mask() {
             return Err(ProtocolError::invalid_image(format!(
-                "the image is {}: send rgba8, rgba16 or rgba32f (a mask goes in \"mask\")", layout.format.as_str())));
+                "the image is {}: send rgba8, rgba16 or rgba32f (a mask goes in \"mask\")",
+                layout.format.as_str()
+            )));
         }
         let result_format = result_format.unwrap_or(layout.format);
-        let view = ImageView::new(layout, &bytes).map_err(|e| ProtocolError::invalid_image(e.message.to_string()))?;
+        let view = ImageView::new(layout, &bytes)
+            .map_err(|e| ProtocolError::invalid_image(e.message.to_string()))?;
 
         // The mask decides the region the operation sees.
-        let full = Rect { x: 0, y: 0, width: layout.width, height: layout.height };
+        let full = Rect {
+            x: 0,
+            y: 0,
+            width: layout.width,
+            height: layout.height,
+        };
         let mut mask: Option<Mask> = None;
         let mut crop = full;
         if let Some(mref) = &req.mask {
@@ -515,15 +649,22 @@ impl Daemon {
             if (mlayout.width, mlayout.height) != (layout.width, layout.height) {
                 return Err(ProtocolError::invalid_image(format!(
                     "the mask is {}x{} but the image is {}x{}; they must match",
-                    mlayout.width, mlayout.height, layout.width, layout.height)));
+                    mlayout.width, mlayout.height, layout.width, layout.height
+                )));
             }
-            let mview = ImageView::new(mlayout, &mbytes).map_err(|e| ProtocolError::invalid_image(format!("mask: {}", e.message)))?;
+            let mview = ImageView::new(mlayout, &mbytes)
+                .map_err(|e| ProtocolError::invalid_image(format!("mask: {}", e.message)))?;
             let mut m = imaging::mask_from_view(&mview);
             imaging::apply_modifiers(&mut m, &req.mask_modifiers);
             let bounds = imaging::mask_bounds(&m, 0.0).ok_or_else(|| {
                 ProtocolError::new(Code::InvalidInput, "the mask is empty: nothing is selected")
             })?;
-            crop = imaging::expand(bounds, req.context_margin.unwrap_or(DEFAULT_CONTEXT_MARGIN), layout.width, layout.height);
+            crop = imaging::expand(
+                bounds,
+                req.context_margin.unwrap_or(DEFAULT_CONTEXT_MARGIN),
+                layout.width,
+                layout.height,
+            );
             mask = Some(imaging::crop_mask(&m, crop));
         }
         let crop_view = sub_view(&view, crop);
@@ -537,16 +678,32 @@ impl Daemon {
             let source = imaging::convert(&crop_view, layout.format);
             let overlap = self.config.tile_overlap;
             let tiles = tiling::plan(crop.width, crop.height, tile, overlap);
-            (WorkInput::Tiled { source, tiles, band: overlap / 2, send_mask }, None)
+            (
+                WorkInput::Tiled {
+                    source,
+                    tiles,
+                    band: overlap / 2,
+                    send_mask,
+                },
+                None,
+            )
         } else {
             let working = imaging::convert(&crop_view, op.working_format);
             let image = SharedImage::from_owned(&working)?;
             let mask_shared = match (&mask, send_mask) {
-                (Some(m), true) => Some(SharedImage::from_owned(&m.to_image(PixelFormat::Gray32F))?),
+                (Some(m), true) => {
+                    Some(SharedImage::from_owned(&m.to_image(PixelFormat::Gray32F))?)
+                }
                 _ => None,
             };
             let original = (composite && mask.is_some()).then_some(working);
-            (WorkInput::Whole { image, mask: mask_shared }, original)
+            (
+                WorkInput::Whole {
+                    image,
+                    mask: mask_shared,
+                },
+                original,
+            )
         };
         let references = req
             .references
@@ -571,7 +728,13 @@ impl Daemon {
             .collect::<Result<Vec<_>, _>>()?;
         let name = req.name.clone().unwrap_or_else(|| layer_name(op, &params));
         Ok(PreparedWork {
-            params: params.iter().map(|(n, v)| WireParam { name: n.clone(), value: v.into() }).collect(),
+            params: params
+                .iter()
+                .map(|(n, v)| WireParam {
+                    name: n.clone(),
+                    value: v.into(),
+                })
+                .collect(),
             input,
             references,
             post: PostProcess {
@@ -611,7 +774,11 @@ fn sub_view<'a>(view: &ImageView<'a>, r: Rect) -> ImageView<'a> {
     let start = r.y as usize * l.row_stride + r.x as usize * l.pixel_stride;
     let data: &'a [u8] = view.data.as_slice();
     ImageView {
-        layout: ImageLayout { width: r.width, height: r.height, ..l },
+        layout: ImageLayout {
+            width: r.width,
+            height: r.height,
+            ..l
+        },
         data: data[start..].into(),
     }
 }
@@ -622,7 +789,9 @@ fn layer_name(op: &OperationDescriptor, params: &[(String, ParamValue)]) -> Stri
         .params
         .iter()
         .zip(params)
-        .filter(|(spec, (_, v))| !matches!(spec.kind, easel_sdk::ParamKind::Seed) && spec.default_value() != *v)
+        .filter(|(spec, (_, v))| {
+            !matches!(spec.kind, easel_sdk::ParamKind::Seed) && spec.default_value() != *v
+        })
         .map(|(spec, (_, v))| match v {
             ParamValue::Int(i) => format!("{} {i}", spec.name),
             ParamValue::Float(f) => format!("{} {}", spec.name, (f * 100.0).round() / 100.0),
@@ -641,7 +810,12 @@ fn layer_name(op: &OperationDescriptor, params: &[(String, ParamValue)]) -> Stri
 fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
     h.finish().max(1)
 }
 
@@ -652,7 +826,10 @@ fn describe_bad_request(json: &[u8], err: &TransportError) -> String {
         Ok(v) => match v.get("type").and_then(Value::as_str) {
             None => "the message has no \"type\"".to_string(),
             Some(t) if !KNOWN_TYPES.contains(&t) => {
-                format!("unknown message type '{t}'; known: {}", KNOWN_TYPES.join(", "))
+                format!(
+                    "unknown message type '{t}'; known: {}",
+                    KNOWN_TYPES.join(", ")
+                )
             }
             Some(t) => {
                 let detail = match err {
@@ -666,10 +843,22 @@ fn describe_bad_request(json: &[u8], err: &TransportError) -> String {
 }
 
 const KNOWN_TYPES: &[&str] = &[
-    "hello", "list_operations", "submit", "fetch", "cancel", "status", "echo",
-    "stream_open", "stream_frame", "stream_close", "shutdown",
+    "hello",
+    "list_operations",
+    "submit",
+    "fetch",
+    "cancel",
+    "status",
+    "echo",
+    "stream_open",
+    "stream_frame",
+    "stream_close",
+    "shutdown",
 ];
 
 fn unknown_job(job: u64) -> ProtocolError {
-    ProtocolError::new(Code::UnknownJob, format!("no job {job} on this connection (finished and fetched, or never submitted here)"))
+    ProtocolError::new(
+        Code::UnknownJob,
+        format!("no job {job} on this connection (finished and fetched, or never submitted here)"),
+    )
 }

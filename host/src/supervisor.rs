@@ -5,10 +5,12 @@ use crate::{
     config::{Config, Limits},
     error::{Code, ProtocolError},
     imaging::{self, OwnedImage},
-    jobs::{apply_mask, check_result_size, post_process, JobState, PreparedWork, SharedImage, WorkInput},
-    tiling::{Blender, Tile},
+    jobs::{
+        apply_mask, check_result_size, post_process, JobState, PreparedWork, SharedImage, WorkInput,
+    },
     protocol::{descriptor_from_json, DataRef, ImageRef},
     scheduler::Scheduler,
+    tiling::{Blender, Tile},
     transport::{self, Frame, InputBytes},
     worker::{RunMessage, WORKER_FD, WORKER_LIMITS},
 };
@@ -93,7 +95,10 @@ impl Spawner {
         let (ours, theirs) = UnixStream::pair()?;
         let their_fd = theirs.as_raw_fd();
         let mut cmd = Command::new(&self.exe);
-        cmd.arg("--worker").arg(plugin).args(&self.args).stdin(Stdio::null());
+        cmd.arg("--worker")
+            .arg(plugin)
+            .args(&self.args)
+            .stdin(Stdio::null());
         // No PR_SET_PDEATHSIG: it fires when the spawning *thread* ends. A worker exits on its own
         // when its socket to the daemon closes. SAFETY: only async-signal-safe calls here.
         unsafe {
@@ -175,17 +180,26 @@ impl Worker {
         match msg["type"].as_str() {
             Some("loaded") => {
                 let ops = msg["operations"].as_array().cloned().unwrap_or_default();
-                match ops.iter().map(descriptor_from_json).collect::<Option<Vec<_>>>() {
+                match ops
+                    .iter()
+                    .map(descriptor_from_json)
+                    .collect::<Option<Vec<_>>>()
+                {
                     Some(operations) => LoadOutcome::Loaded {
                         name: msg["plugin"]["name"].as_str().unwrap_or("?").to_string(),
                         version: msg["plugin"]["version"].as_str().unwrap_or("?").to_string(),
                         operations,
                     },
-                    None => LoadOutcome::Refused("the plugin described its operations wrongly".into()),
+                    None => {
+                        LoadOutcome::Refused("the plugin described its operations wrongly".into())
+                    }
                 }
             }
             _ => LoadOutcome::Refused(
-                msg["reason"].as_str().unwrap_or("refused for no stated reason").to_string(),
+                msg["reason"]
+                    .as_str()
+                    .unwrap_or("refused for no stated reason")
+                    .to_string(),
             ),
         }
     }
@@ -250,7 +264,10 @@ fn probe(spawner: &Spawner, path: &Path) -> (LoadOutcome, Option<Worker>) {
                 (refused, None)
             }
         },
-        Err(e) => (LoadOutcome::Refused(format!("cannot start a worker: {e}")), None),
+        Err(e) => (
+            LoadOutcome::Refused(format!("cannot start a worker: {e}")),
+            None,
+        ),
     }
 }
 
@@ -305,8 +322,14 @@ pub fn start_plugins(
             }
         }
         match &outcome {
-            LoadOutcome::Loaded { name, operations, .. } => {
-                log::info!("plugin '{name}' loaded from {} ({} operations)", path.display(), operations.len());
+            LoadOutcome::Loaded {
+                name, operations, ..
+            } => {
+                log::info!(
+                    "plugin '{name}' loaded from {} ({} operations)",
+                    path.display(),
+                    operations.len()
+                );
                 let mut first = worker;
                 for _ in 0..workers_per_plugin.max(1) {
                     let slot = Slot {
@@ -368,7 +391,9 @@ impl Slot {
                             format!("plugin '{}' could not be restarted: {why}", self.plugin),
                         )));
                         self.scheduler.done();
-                        std::thread::sleep(Duration::from_millis(200 * restart_failures.min(10) as u64));
+                        std::thread::sleep(Duration::from_millis(
+                            200 * restart_failures.min(10) as u64,
+                        ));
                         continue;
                     }
                 }
@@ -401,23 +426,35 @@ impl Slot {
         let mut cancel_sent = None;
         match &work.input {
             WorkInput::Whole { image, mask } => {
-                let parts = RunParts { image, mask: mask.as_ref(), work: &work, progress: (0.0, 1.0) };
+                let parts = RunParts {
+                    image,
+                    mask: mask.as_ref(),
+                    work: &work,
+                    progress: (0.0, 1.0),
+                };
                 let (msg, frame) = match self.exec(w, job, parts, started, &mut cancel_sent) {
                     Ok(done) => done,
                     Err(end) => return end,
                 };
-                JobEnd::Finished(
-                    self.result_view(&msg, &frame)
-                        .and_then(|(layout, bytes)| {
-                            let view = ImageView::new(layout, &bytes)
-                                .map_err(|e| self.bad_result(e.message.to_string()))?;
-                            post_process(&work.post, view, &self.plugin, started)
-                        }),
-                )
+                JobEnd::Finished(self.result_view(&msg, &frame).and_then(|(layout, bytes)| {
+                    let view = ImageView::new(layout, &bytes)
+                        .map_err(|e| self.bad_result(e.message.to_string()))?;
+                    post_process(&work.post, view, &self.plugin, started)
+                }))
             }
-            WorkInput::Tiled { source, tiles, band, send_mask } => {
-                self.run_tiled(w, job, &work, (source, tiles, *band, *send_mask), started, &mut cancel_sent)
-            }
+            WorkInput::Tiled {
+                source,
+                tiles,
+                band,
+                send_mask,
+            } => self.run_tiled(
+                w,
+                job,
+                &work,
+                (source, tiles, *band, *send_mask),
+                started,
+                &mut cancel_sent,
+            ),
         }
     }
 
@@ -433,14 +470,26 @@ impl Slot {
     ) -> JobEnd {
         let post = &work.post;
         let scale = post.output_scale.max(1);
-        let mut blender = match Blender::new(post.crop.width, post.crop.height, scale, post.result_format, band) {
+        let mut blender = match Blender::new(
+            post.crop.width,
+            post.crop.height,
+            scale,
+            post.result_format,
+            band,
+        ) {
             Ok(b) => b,
             Err(e) => return JobEnd::Finished(Err(e)),
         };
         let n = tiles.len() as f64;
         for (i, tile) in tiles.iter().enumerate() {
-            let working = imaging::convert(&imaging::crop(source, tile.input).view(), post.working_format);
-            let mask = post.mask.as_ref().map(|m| imaging::crop_mask(m, tile.input));
+            let working = imaging::convert(
+                &imaging::crop(source, tile.input).view(),
+                post.working_format,
+            );
+            let mask = post
+                .mask
+                .as_ref()
+                .map(|m| imaging::crop_mask(m, tile.input));
             let image = match SharedImage::from_owned(&working) {
                 Ok(i) => i,
                 Err(e) => return JobEnd::Finished(Err(e)),
@@ -463,8 +512,13 @@ impl Slot {
                 Err(end) => return end,
             };
             let placed = self.result_view(&msg, &frame).and_then(|(layout, bytes)| {
-                let view = ImageView::new(layout, &bytes).map_err(|e| self.bad_result(e.message.to_string()))?;
-                check_result_size(&view, (tile.input.width * scale, tile.input.height * scale), &self.plugin)?;
+                let view = ImageView::new(layout, &bytes)
+                    .map_err(|e| self.bad_result(e.message.to_string()))?;
+                check_result_size(
+                    &view,
+                    (tile.input.width * scale, tile.input.height * scale),
+                    &self.plugin,
+                )?;
                 let result = imaging::convert(&view, post.working_format);
                 let masked = apply_mask(post, result, mask.as_ref(), Some(&working))?;
                 blender.place(tile, &masked.view());
@@ -516,7 +570,11 @@ impl Slot {
             });
         drop(fds);
         if let Err(e) = sent {
-            return Err(JobEnd::WorkerLost(self.crashed(w, job, &format!("cannot send it the job: {e}"))));
+            return Err(JobEnd::WorkerLost(self.crashed(
+                w,
+                job,
+                &format!("cannot send it the job: {e}"),
+            )));
         }
         let timeout = Duration::from_secs_f64(self.limits.job_timeout_s.max(0.001));
         let memory_limit = self.limits.worker_memory_mb.saturating_mul(1 << 20);
@@ -525,7 +583,9 @@ impl Slot {
         loop {
             match w.rx.recv_timeout(Duration::from_millis(20)) {
                 Ok(Some(frame)) => {
-                    let Ok(msg) = frame.parse::<Value>() else { continue };
+                    let Ok(msg) = frame.parse::<Value>() else {
+                        continue;
+                    };
                     if msg["job"].as_u64() != Some(job.id) {
                         continue;
                     }
@@ -562,11 +622,20 @@ impl Slot {
             if job.is_cancelled() {
                 match cancel_sent {
                     None => {
-                        let _ = transport::send_json(&w.sock, &json!({"type": "cancel", "job": job.id}), &[], &[]);
+                        let _ = transport::send_json(
+                            &w.sock,
+                            &json!({"type": "cancel", "job": job.id}),
+                            &[],
+                            &[],
+                        );
                         *cancel_sent = Some(Instant::now());
                     }
                     Some(at) if at.elapsed() > grace => {
-                        log::warn!("plugin '{}' ignored a cancel for {} ms; killing its worker", self.plugin, grace.as_millis());
+                        log::warn!(
+                            "plugin '{}' ignored a cancel for {} ms; killing its worker",
+                            self.plugin,
+                            grace.as_millis()
+                        );
                         return Err(JobEnd::WorkerLost(cancelled()));
                     }
                     Some(_) => {}
@@ -607,20 +676,33 @@ impl Slot {
     }
 
     fn bad_result(&self, what: String) -> ProtocolError {
-        ProtocolError::new(Code::PluginError, format!("plugin '{}' returned {what}", self.plugin))
+        ProtocolError::new(
+            Code::PluginError,
+            format!("plugin '{}' returned {what}", self.plugin),
+        )
     }
 
     /// The layout and bytes of a worker's `done` message.
-    fn result_view(&self, msg: &Value, frame: &Frame) -> Result<(easel_sdk::ImageLayout, InputBytes), ProtocolError> {
+    fn result_view(
+        &self,
+        msg: &Value,
+        frame: &Frame,
+    ) -> Result<(easel_sdk::ImageLayout, InputBytes), ProtocolError> {
         let r: ImageRef = serde_json::from_value(msg["image"].clone())
             .map_err(|e| self.bad_result(format!("a malformed result: {e}")))?;
         let layout = r.layout(u64::MAX).map_err(|e| self.bad_result(e.message))?;
         let DataRef::Fd { fd, offset } = r.data else {
             return Err(self.bad_result("inline pixels".into()));
         };
-        let fd = frame.fds.get(fd).ok_or_else(|| self.bad_result("no pixels".into()))?;
-        let len = layout.required_len().ok_or_else(|| self.bad_result("an impossible size".into()))?;
-        let bytes = transport::map_input(fd, offset, len).map_err(|e| self.bad_result(e.to_string()))?;
+        let fd = frame
+            .fds
+            .get(fd)
+            .ok_or_else(|| self.bad_result("no pixels".into()))?;
+        let len = layout
+            .required_len()
+            .ok_or_else(|| self.bad_result("an impossible size".into()))?;
+        let bytes =
+            transport::map_input(fd, offset, len).map_err(|e| self.bad_result(e.to_string()))?;
         Ok((layout, bytes))
     }
 }

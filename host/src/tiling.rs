@@ -2,12 +2,7 @@
 //! blender that writes each tile's result straight into the output buffer with linear ramps
 //! across the seams, so memory is the output plus one tile, whatever the image size.
 
-use crate::{
-    error::ProtocolError,
-    imaging::Rect,
-    jobs::SharedImage,
-    transport::SharedMem,
-};
+use crate::{error::ProtocolError, imaging::Rect, jobs::SharedImage, transport::SharedMem};
 use easel_sdk::{ImageView, PixelFormat};
 
 /// One tile: the pixels it is responsible for (`core`) and what the operation sees (`input`,
@@ -34,8 +29,18 @@ pub fn plan(width: u32, height: u32, tile: u32, overlap: u32) -> Vec<Tile> {
             let ix1 = (x1 + overlap).min(width);
             let iy1 = (y1 + overlap).min(height);
             tiles.push(Tile {
-                core: Rect { x: x0, y: y0, width: x1 - x0, height: y1 - y0 },
-                input: Rect { x: ix0, y: iy0, width: ix1 - ix0, height: iy1 - iy0 },
+                core: Rect {
+                    x: x0,
+                    y: y0,
+                    width: x1 - x0,
+                    height: y1 - y0,
+                },
+                input: Rect {
+                    x: ix0,
+                    y: iy0,
+                    width: ix1 - ix0,
+                    height: iy1 - iy0,
+                },
             });
         }
     }
@@ -118,10 +123,20 @@ impl Blender {
         let s = self.scale;
         let (core, input) = (tile.core, tile.input);
         // The band on each side, limited by the context the tile actually has there.
-        let left = if core.x > 0 { self.band.min(core.x - input.x) } else { 0 };
-        let top = if core.y > 0 { self.band.min(core.y - input.y) } else { 0 };
+        let left = if core.x > 0 {
+            self.band.min(core.x - input.x)
+        } else {
+            0
+        };
+        let top = if core.y > 0 {
+            self.band.min(core.y - input.y)
+        } else {
+            0
+        };
         let right = self.band.min(input.x + input.width - (core.x + core.width));
-        let bottom = self.band.min(input.y + input.height - (core.y + core.height));
+        let bottom = self
+            .band
+            .min(input.y + input.height - (core.y + core.height));
         let (x0, x1) = ((core.x - left) * s, (core.x + core.width + right) * s);
         let (y0, y1) = ((core.y - top) * s, (core.y + core.height + bottom) * s);
         let ramp = |pos: u32, start: u32, width: u32| -> f32 {
@@ -164,7 +179,12 @@ mod tests {
 
     #[test]
     fn tiles_cover_the_image_once_and_stay_inside() {
-        for (w, h, t, o) in [(1000, 700, 256, 32), (512, 512, 512, 16), (3, 1, 1, 5), (1025, 1, 512, 32)] {
+        for (w, h, t, o) in [
+            (1000, 700, 256, 32),
+            (512, 512, 512, 16),
+            (3, 1, 1, 5),
+            (1025, 1, 512, 32),
+        ] {
             let tiles = plan(w, h, t, o);
             let mut covered = vec![0u8; (w * h) as usize];
             for tile in &tiles {
@@ -217,7 +237,10 @@ mod tests {
         for tile in plan(w, h, 16, 16) {
             b8.place(&tile, &up(&crop(&img, tile.input)).view());
         }
-        assert_eq!(bytes(&b8), &convert(&whole.view(), PixelFormat::Rgba8).data[..]);
+        assert_eq!(
+            bytes(&b8),
+            &convert(&whole.view(), PixelFormat::Rgba8).data[..]
+        );
     }
 
     #[test]
@@ -232,10 +255,15 @@ mod tests {
             }
             b.place(tile, &t.view());
         }
-        let row: Vec<f32> = (0..w).map(|x| read_px(bytes(&b), x as usize, PixelFormat::Rgba32F)[0]).collect();
+        let row: Vec<f32> = (0..w)
+            .map(|x| read_px(bytes(&b), x as usize, PixelFormat::Rgba32F)[0])
+            .collect();
         assert_eq!(row[0], 0.0);
         assert_eq!(row[63], 1.0);
-        let max_step = row.windows(2).map(|p| (p[1] - p[0]).abs()).fold(0.0, f32::max);
+        let max_step = row
+            .windows(2)
+            .map(|p| (p[1] - p[0]).abs())
+            .fold(0.0, f32::max);
         assert!(max_step <= 1.0 / 16.0 + 1e-6, "{row:?}");
     }
 }

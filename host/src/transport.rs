@@ -67,7 +67,10 @@ pub fn read_frame(sock: &UnixStream, limits: FrameLimits) -> Result<Frame, Trans
         for c in msg.cmsgs()? {
             if let ControlMessageOwned::ScmRights(raw) = c {
                 // SAFETY: the kernel just installed these descriptors in this process for us.
-                fds.extend(raw.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                fds.extend(
+                    raw.into_iter()
+                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                );
             }
         }
         if n == 0 {
@@ -119,7 +122,11 @@ pub fn write_frame(
     header[4..].copy_from_slice(&(payload.len() as u64).to_le_bytes());
     let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
     let cmsgs = [ControlMessage::ScmRights(&raw)];
-    let iov = [IoSlice::new(&header), IoSlice::new(json), IoSlice::new(payload)];
+    let iov = [
+        IoSlice::new(&header),
+        IoSlice::new(json),
+        IoSlice::new(payload),
+    ];
     let total = HEADER_LEN + json.len() + payload.len();
     let sent = loop {
         match sendmsg::<()>(
@@ -191,7 +198,12 @@ impl SharedMem {
             FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW),
         )?;
         // SAFETY: the memfd is ours and sealed against shrinking.
-        let map = unsafe { MmapOptions::new().len(len.max(1)).populate().map_mut(&file)? };
+        let map = unsafe {
+            MmapOptions::new()
+                .len(len.max(1))
+                .populate()
+                .map_mut(&file)?
+        };
         Ok(SharedMem { file, map })
     }
     pub fn as_slice(&self) -> &[u8] {
@@ -242,7 +254,11 @@ pub fn map_input(fd: &OwnedFd, offset: u64, len: usize) -> Result<InputBytes, Ma
     let file = File::from(fd.try_clone()?);
     let sealed = match fcntl(file.as_raw_fd(), FcntlArg::F_GET_SEALS) {
         Ok(seals) if SealFlag::from_bits_truncate(seals).contains(SealFlag::F_SEAL_SHRINK) => true,
-        Ok(_) => fcntl(file.as_raw_fd(), FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_SHRINK)).is_ok(),
+        Ok(_) => fcntl(
+            file.as_raw_fd(),
+            FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_SHRINK),
+        )
+        .is_ok(),
         Err(_) => false,
     };
     let size = file.metadata()?.len();
@@ -297,7 +313,10 @@ mod tests {
         let g = read_frame(&b, LIMITS).unwrap();
         assert!(g.fds.is_empty());
         writer.join().unwrap();
-        assert!(matches!(read_frame(&b, LIMITS), Err(TransportError::Closed)));
+        assert!(matches!(
+            read_frame(&b, LIMITS),
+            Err(TransportError::Closed)
+        ));
     }
 
     #[test]
@@ -308,14 +327,20 @@ mod tests {
         a.write_all(&header).unwrap();
         assert!(matches!(
             read_frame(&b, LIMITS),
-            Err(TransportError::TooLarge { what: "message", .. })
+            Err(TransportError::TooLarge {
+                what: "message",
+                ..
+            })
         ));
         header[..4].copy_from_slice(&2u32.to_le_bytes());
         header[4..].copy_from_slice(&u64::MAX.to_le_bytes());
         a.write_all(&header).unwrap();
         assert!(matches!(
             read_frame(&b, LIMITS),
-            Err(TransportError::TooLarge { what: "inline payload", .. })
+            Err(TransportError::TooLarge {
+                what: "inline payload",
+                ..
+            })
         ));
     }
 
@@ -323,7 +348,10 @@ mod tests {
     fn short_or_unsealable_descriptors_are_safe() {
         let shm = SharedMem::create(100).unwrap();
         let fd = shm.fd().try_clone_to_owned().unwrap();
-        assert!(matches!(map_input(&fd, 50, 100), Err(MapError::TooSmall { .. })));
+        assert!(matches!(
+            map_input(&fd, 50, 100),
+            Err(MapError::TooSmall { .. })
+        ));
         // A plain file cannot be sealed: its bytes are copied instead of mapped.
         let mut tmp = tempfile::tempfile().unwrap();
         tmp.write_all(b"abcdef").unwrap();

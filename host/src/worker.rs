@@ -186,7 +186,11 @@ impl HostServices for JobHost<'_> {
             return;
         }
         *last = Some(now);
-        let fraction = if fraction.is_finite() { fraction.clamp(0.0, 1.0) } else { 0.0 };
+        let fraction = if fraction.is_finite() {
+            fraction.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         send(
             self.out,
             &json!({"type": "progress", "job": self.job, "fraction": fraction, "message": message.as_str()}),
@@ -286,14 +290,22 @@ pub fn worker_main(plugin: &Path, models: ModelStoreConfig) -> i32 {
     let (module, info) = match load_plugin(plugin) {
         Ok(m) => m,
         Err(e) => {
-            send(&out, &json!({"type": "refused", "reason": e.to_string()}), &[]);
+            send(
+                &out,
+                &json!({"type": "refused", "reason": e.to_string()}),
+                &[],
+            );
             return 3;
         }
     };
     let ops = match operations(module) {
         Ok(ops) => ops,
         Err(e) => {
-            send(&out, &json!({"type": "refused", "reason": e.to_string()}), &[]);
+            send(
+                &out,
+                &json!({"type": "refused", "reason": e.to_string()}),
+                &[],
+            );
             return 3;
         }
     };
@@ -344,7 +356,10 @@ pub fn worker_main(plugin: &Path, models: ModelStoreConfig) -> i32 {
     while let Ok((msg, fds)) = rx.recv() {
         cancel.store(false, Ordering::SeqCst);
         current_job.store(msg.job, Ordering::SeqCst);
-        let outcome = match descriptors.iter().position(|d| d.id == msg.operation.as_str()) {
+        let outcome = match descriptors
+            .iter()
+            .position(|d| d.id == msg.operation.as_str())
+        {
             Some(i) => {
                 let host = JobHost {
                     job: msg.job,
@@ -391,7 +406,8 @@ pub fn worker_main(plugin: &Path, models: ModelStoreConfig) -> i32 {
 
 /// Copies a plugin's result into shared memory for the daemon, checking its layout.
 fn deliver(buf: &easel_sdk::ImageBuf) -> Result<SharedMem, String> {
-    let packed = easel_sdk::ImageLayout::packed(buf.layout.width, buf.layout.height, buf.layout.format);
+    let packed =
+        easel_sdk::ImageLayout::packed(buf.layout.width, buf.layout.height, buf.layout.format);
     if buf.layout != packed || buf.data.len() != packed.required_len().unwrap_or(usize::MAX) {
         return Err(format!(
             "plugin returned a {}x{} image whose buffer ({} bytes) does not match its packed layout",

@@ -127,7 +127,9 @@ impl ImageLayout {
                 self.height,
                 self.format.as_str()
             ))),
-            None => Err(PluginError::limits("image layout overflows the address space")),
+            None => Err(PluginError::limits(
+                "image layout overflows the address space",
+            )),
         }
     }
 }
@@ -174,9 +176,8 @@ impl<'a> ImageView<'a> {
             PixelFormat::Rgba16 => {
                 [0, 1, 2, 3].map(|c| u16::from_ne_bytes([p[2 * c], p[2 * c + 1]]) as f32 / 65535.0)
             }
-            PixelFormat::Rgba32F => [0, 1, 2, 3].map(|c| {
-                f32::from_ne_bytes([p[4 * c], p[4 * c + 1], p[4 * c + 2], p[4 * c + 3]])
-            }),
+            PixelFormat::Rgba32F => [0, 1, 2, 3]
+                .map(|c| f32::from_ne_bytes([p[4 * c], p[4 * c + 1], p[4 * c + 2], p[4 * c + 3]])),
             PixelFormat::Gray8 => [p[0] as f32 / 255.0; 4],
             PixelFormat::Gray32F => [f32::from_ne_bytes([p[0], p[1], p[2], p[3]]); 4],
         }
@@ -327,7 +328,11 @@ mod tests {
     #[test]
     fn formats_round_trip_through_f32() {
         let rgba = [0.0, 0.25, 0.5, 1.0, 1.0, 0.75, 0.125, 0.0];
-        for format in [PixelFormat::Rgba8, PixelFormat::Rgba16, PixelFormat::Rgba32F] {
+        for format in [
+            PixelFormat::Rgba8,
+            PixelFormat::Rgba16,
+            PixelFormat::Rgba32F,
+        ] {
             let buf = ImageBuf::from_rgba_f32(2, 1, &rgba, format).unwrap();
             let back = buf.view().to_rgba_f32();
             let tol = match format {

@@ -44,7 +44,9 @@ pub mod params;
 
 pub use abi_stable;
 pub use error::{ErrorKind, PluginError, PluginResult};
-pub use host::{Host, HostExt, HostServices, HostServices_TO, LogLevel, ModelInfo, Tensor, TensorSpec};
+pub use host::{
+    Host, HostExt, HostServices, HostServices_TO, LogLevel, ModelInfo, Tensor, TensorSpec,
+};
 pub use image::{ImageBuf, ImageLayout, ImageView, PixelFormat};
 pub use op::{flags, Job, MaskUse, Operation, OperationBox, OperationDescriptor, Operation_TO};
 pub use params::{Param, ParamKind, ParamSpec, ParamValue, Params};

@@ -10,11 +10,25 @@ use abi_stable::{
 #[repr(C, u8)]
 #[derive(StableAbi, Debug, Clone, PartialEq)]
 pub enum ParamKind {
-    Int { min: i64, max: i64, default: i64 },
-    Float { min: f64, max: f64, default: f64, step: f64 },
-    Bool { default: bool },
+    Int {
+        min: i64,
+        max: i64,
+        default: i64,
+    },
+    Float {
+        min: f64,
+        max: f64,
+        default: f64,
+        step: f64,
+    },
+    Bool {
+        default: bool,
+    },
     /// One of `options` (stable ids); `default` is one of them.
-    Choice { options: RVec<RString>, default: RString },
+    Choice {
+        options: RVec<RString>,
+        default: RString,
+    },
     /// A random seed; 0 asks the host to pick one.
     Seed,
 }
@@ -41,8 +55,20 @@ impl ParamSpec {
             kind,
         }
     }
-    pub fn int(name: &str, title: &str, description: &str, min: i64, max: i64, default: i64) -> Self {
-        Self::new(name, title, description, ParamKind::Int { min, max, default })
+    pub fn int(
+        name: &str,
+        title: &str,
+        description: &str,
+        min: i64,
+        max: i64,
+        default: i64,
+    ) -> Self {
+        Self::new(
+            name,
+            title,
+            description,
+            ParamKind::Int { min, max, default },
+        )
     }
     pub fn float(
         name: &str,
@@ -52,12 +78,28 @@ impl ParamSpec {
         default: f64,
         step: f64,
     ) -> Self {
-        Self::new(name, title, description, ParamKind::Float { min, max, default, step })
+        Self::new(
+            name,
+            title,
+            description,
+            ParamKind::Float {
+                min,
+                max,
+                default,
+                step,
+            },
+        )
     }
     pub fn boolean(name: &str, title: &str, description: &str, default: bool) -> Self {
         Self::new(name, title, description, ParamKind::Bool { default })
     }
-    pub fn choice(name: &str, title: &str, description: &str, options: &[&str], default: &str) -> Self {
+    pub fn choice(
+        name: &str,
+        title: &str,
+        description: &str,
+        options: &[&str],
+        default: &str,
+    ) -> Self {
         Self::new(
             name,
             title,
@@ -169,32 +211,42 @@ impl<'a> Params<'a> {
     pub fn int(&self, name: &str) -> Result<i64, PluginError> {
         match self.get(name)? {
             ParamValue::Int(v) => Ok(*v),
-            other => Err(PluginError::plugin(format!("parameter '{name}' is {other:?}, not an integer"))),
+            other => Err(PluginError::plugin(format!(
+                "parameter '{name}' is {other:?}, not an integer"
+            ))),
         }
     }
     pub fn float(&self, name: &str) -> Result<f64, PluginError> {
         match self.get(name)? {
             ParamValue::Float(v) => Ok(*v),
             ParamValue::Int(v) => Ok(*v as f64),
-            other => Err(PluginError::plugin(format!("parameter '{name}' is {other:?}, not a number"))),
+            other => Err(PluginError::plugin(format!(
+                "parameter '{name}' is {other:?}, not a number"
+            ))),
         }
     }
     pub fn boolean(&self, name: &str) -> Result<bool, PluginError> {
         match self.get(name)? {
             ParamValue::Bool(v) => Ok(*v),
-            other => Err(PluginError::plugin(format!("parameter '{name}' is {other:?}, not a boolean"))),
+            other => Err(PluginError::plugin(format!(
+                "parameter '{name}' is {other:?}, not a boolean"
+            ))),
         }
     }
     pub fn choice(&self, name: &str) -> Result<&'a str, PluginError> {
         match self.get(name)? {
             ParamValue::Choice(v) => Ok(v.as_str()),
-            other => Err(PluginError::plugin(format!("parameter '{name}' is {other:?}, not a choice"))),
+            other => Err(PluginError::plugin(format!(
+                "parameter '{name}' is {other:?}, not a choice"
+            ))),
         }
     }
     pub fn seed(&self, name: &str) -> Result<u64, PluginError> {
         match self.get(name)? {
             ParamValue::Seed(v) => Ok(*v),
-            other => Err(PluginError::plugin(format!("parameter '{name}' is {other:?}, not a seed"))),
+            other => Err(PluginError::plugin(format!(
+                "parameter '{name}' is {other:?}, not a seed"
+            ))),
         }
     }
 }
@@ -206,7 +258,10 @@ mod tests {
     #[test]
     fn ranges_and_choices_are_enforced() {
         let strength = ParamSpec::float("strength", "Strength", "", (0.0, 1.0), 0.5, 0.05);
-        assert_eq!(strength.check(&ParamValue::Int(1)).unwrap(), ParamValue::Float(1.0));
+        assert_eq!(
+            strength.check(&ParamValue::Int(1)).unwrap(),
+            ParamValue::Float(1.0)
+        );
         assert!(strength.check(&ParamValue::Float(1.5)).is_err());
         assert!(strength.check(&ParamValue::Float(f64::NAN)).is_err());
         assert!(strength.check(&ParamValue::Bool(true)).is_err());

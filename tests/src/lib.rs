@@ -15,12 +15,18 @@ use std::{
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     // target/debug/deps/easel_tests-… → target/debug
-    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
 }
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
 }
 
 /// `../shared` beside the repository (models and photos, read-only).
@@ -160,7 +166,13 @@ impl Drop for Daemon {
 }
 
 pub fn load_photo(name: &str) -> OwnedImage {
-    imaging::decode_file(&photo(name), &DecodeLimits { max_pixels: 1 << 28 }).expect("decode photo")
+    imaging::decode_file(
+        &photo(name),
+        &DecodeLimits {
+            max_pixels: 1 << 28,
+        },
+    )
+    .expect("decode photo")
 }
 
 pub fn shared(image: &OwnedImage) -> SharedInput {
@@ -194,5 +206,10 @@ pub fn gray8(width: u32, height: u32, f: impl Fn(u32, u32) -> u8) -> OwnedImage 
 pub fn px(img: &OwnedImage, x: u32, y: u32) -> [u8; 4] {
     assert_eq!(img.format, easel_sdk::PixelFormat::Rgba8);
     let i = ((y * img.width + x) * 4) as usize;
-    [img.data[i], img.data[i + 1], img.data[i + 2], img.data[i + 3]]
+    [
+        img.data[i],
+        img.data[i + 1],
+        img.data[i + 2],
+        img.data[i + 3],
+    ]
 }

@@ -4,7 +4,11 @@
 use easel_tests::*;
 use std::process::Command;
 
-fn easel(d_socket: &std::path::Path, config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+fn easel(
+    d_socket: &std::path::Path,
+    config: &std::path::Path,
+    args: &[&str],
+) -> (bool, String, String) {
     let out = Command::new(easel_cli())
         .arg("--socket")
         .arg(d_socket)
@@ -13,7 +17,11 @@ fn easel(d_socket: &std::path::Path, config: &std::path::Path, args: &[&str]) ->
         .args(args)
         .output()
         .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
@@ -22,16 +30,42 @@ fn run_starts_the_daemon_and_writes_results_for_files_and_folders() {
     let d = Daemon::start(Options::default());
     let (socket, config) = (d.dir.path().join("cli.sock"), d.dir.path().join("cli.toml"));
     let text = std::fs::read_to_string(&d.config).unwrap();
-    let text = text.lines().map(|l| if l.starts_with("socket") { format!("socket = {socket:?}") } else { l.into() }).collect::<Vec<_>>().join("\n");
+    let text = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("socket") {
+                format!("socket = {socket:?}")
+            } else {
+                l.into()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
     std::fs::write(&config, text).unwrap();
     let out_dir = tempfile::tempdir().unwrap();
 
     let (ok, stdout, _) = easel(&socket, &config, &["ops"]);
     assert!(ok);
-    assert!(stdout.contains("remove-background") && stdout.contains("--set model="), "{stdout}");
+    assert!(
+        stdout.contains("remove-background") && stdout.contains("--set model="),
+        "{stdout}"
+    );
 
     let cutout = out_dir.path().join("girl.png");
-    let (ok, _, stderr) = easel(&socket, &config, &["run", "remove-background", "-i", photo("girl-1.jpg").to_str().unwrap(), "-o", cutout.to_str().unwrap(), "--set", "model=u2netp"]);
+    let (ok, _, stderr) = easel(
+        &socket,
+        &config,
+        &[
+            "run",
+            "remove-background",
+            "-i",
+            photo("girl-1.jpg").to_str().unwrap(),
+            "-o",
+            cutout.to_str().unwrap(),
+            "--set",
+            "model=u2netp",
+        ],
+    );
     assert!(ok, "{stderr}");
     let img = image::open(&cutout).unwrap().to_rgba8();
     assert_eq!(img.dimensions(), (600, 399));
@@ -39,15 +73,41 @@ fn run_starts_the_daemon_and_writes_results_for_files_and_folders() {
 
     // A mask file: the result is placed on a canvas the size of the input.
     let mask_path = out_dir.path().join("mask.png");
-    image::GrayImage::from_fn(451, 300, |x, y| image::Luma([if (100..200).contains(&x) && (50..150).contains(&y) { 255 } else { 0 }])).save(&mask_path).unwrap();
+    image::GrayImage::from_fn(451, 300, |x, y| {
+        image::Luma([if (100..200).contains(&x) && (50..150).contains(&y) {
+            255
+        } else {
+            0
+        }])
+    })
+    .save(&mask_path)
+    .unwrap();
     let inverted = out_dir.path().join("inv.png");
-    let (ok, _, stderr) = easel(&socket, &config, &["run", "invert", "-i", photo("chelsea.png").to_str().unwrap(), "--mask", mask_path.to_str().unwrap(), "--margin", "0", "-o", inverted.to_str().unwrap()]);
+    let (ok, _, stderr) = easel(
+        &socket,
+        &config,
+        &[
+            "run",
+            "invert",
+            "-i",
+            photo("chelsea.png").to_str().unwrap(),
+            "--mask",
+            mask_path.to_str().unwrap(),
+            "--margin",
+            "0",
+            "-o",
+            inverted.to_str().unwrap(),
+        ],
+    );
     assert!(ok, "{stderr}");
     assert!(stderr.contains("at (100, 50)"), "{stderr}");
     let inv = image::open(&inverted).unwrap().to_rgba8();
     let orig = image::open(photo("chelsea.png")).unwrap().to_rgba8();
     assert_eq!(inv.dimensions(), (451, 300));
-    assert_eq!(inv.get_pixel(150, 100)[0], 255 - orig.get_pixel(150, 100)[0]);
+    assert_eq!(
+        inv.get_pixel(150, 100)[0],
+        255 - orig.get_pixel(150, 100)[0]
+    );
     assert_eq!(inv.get_pixel(10, 10)[3], 0);
 
     // A folder: every image, in batch priority.
@@ -57,23 +117,64 @@ fn run_starts_the_daemon_and_writes_results_for_files_and_folders() {
     }
     std::fs::write(in_dir.path().join("notes.txt"), "not an image").unwrap();
     let batch_out = out_dir.path().join("batch");
-    let (ok, _, stderr) = easel(&socket, &config, &["run", "invert", "-i", in_dir.path().to_str().unwrap(), "-o", batch_out.to_str().unwrap()]);
+    let (ok, _, stderr) = easel(
+        &socket,
+        &config,
+        &[
+            "run",
+            "invert",
+            "-i",
+            in_dir.path().to_str().unwrap(),
+            "-o",
+            batch_out.to_str().unwrap(),
+        ],
+    );
     assert!(ok, "{stderr}");
     assert!(stderr.contains("2 of 2 images done"), "{stderr}");
     assert!(batch_out.join("car-1.png").exists() && batch_out.join("chelsea.png").exists());
 
     // Clear errors.
-    let (ok, _, stderr) = easel(&socket, &config, &["run", "invert", "-i", "/nonexistent.png", "-o", "/tmp/x.png"]);
+    let (ok, _, stderr) = easel(
+        &socket,
+        &config,
+        &[
+            "run",
+            "invert",
+            "-i",
+            "/nonexistent.png",
+            "-o",
+            "/tmp/x.png",
+        ],
+    );
     assert!(!ok && stderr.contains("/nonexistent.png"), "{stderr}");
-    let (ok, _, stderr) = easel(&socket, &config, &["run", "invert", "-i", photo("car-1.jpg").to_str().unwrap(), "-o", "/tmp/x.png", "--set", "amount=3"]);
-    assert!(!ok && stderr.contains("amount") && stderr.contains("invalid_params"), "{stderr}");
+    let (ok, _, stderr) = easel(
+        &socket,
+        &config,
+        &[
+            "run",
+            "invert",
+            "-i",
+            photo("car-1.jpg").to_str().unwrap(),
+            "-o",
+            "/tmp/x.png",
+            "--set",
+            "amount=3",
+        ],
+    );
+    assert!(
+        !ok && stderr.contains("amount") && stderr.contains("invalid_params"),
+        "{stderr}"
+    );
 
     let (ok, stdout, _) = easel(&socket, &config, &["status"]);
     assert!(ok && stdout.contains("running"), "{stdout}");
     let (ok, _, _) = easel(&socket, &config, &["stop"]);
     assert!(ok);
     std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(easel_host::client::Client::connect(&socket).is_err(), "the daemon stopped");
+    assert!(
+        easel_host::client::Client::connect(&socket).is_err(),
+        "the daemon stopped"
+    );
 }
 
 #[test]
@@ -81,8 +182,15 @@ fn models_list_and_verify_check_the_real_files() {
     let d = Daemon::start(Options::default());
     let (ok, stdout, stderr) = easel(&d.socket, &d.config, &["models", "list"]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("isnet-general-small") && stdout.contains("licence"), "{stdout}");
-    let (ok, stdout, stderr) = easel(&d.socket, &d.config, &["models", "verify", "u2netp", "mediapipe-meet"]);
+    assert!(
+        stdout.contains("isnet-general-small") && stdout.contains("licence"),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = easel(
+        &d.socket,
+        &d.config,
+        &["models", "verify", "u2netp", "mediapipe-meet"],
+    );
     assert!(ok, "{stderr}");
     assert_eq!(stdout.matches("ok ").count(), 2, "{stdout}");
     let (ok, stdout, _) = easel(&d.socket, &d.config, &["models", "verify", "no-such-model"]);

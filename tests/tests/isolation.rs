@@ -19,7 +19,11 @@ fn options() -> Options {
     }
 }
 
-fn run_op(c: &mut easel_host::client::Client, op: &str, params: serde_json::Value) -> Result<easel_host::client::JobResult, ClientError> {
+fn run_op(
+    c: &mut easel_host::client::Client,
+    op: &str,
+    params: serde_json::Value,
+) -> Result<easel_host::client::JobResult, ClientError> {
     let img = rgba8(32, 16, |x, y| [x as u8 * 8, y as u8 * 16, 100, 255]);
     let job = c.submit(op, &shared(&img), None, &[], json!({"params": params}))?;
     c.wait(job, |_, _| {})
@@ -39,7 +43,12 @@ fn every_kind_of_misbehaviour_fails_only_its_job_and_names_the_plugin() {
     ];
     for (op, code, detail) in cases {
         let err = run_op(&mut c, op, json!({})).expect_err(op);
-        let ClientError::Daemon { code: got, fault, message } = &err else {
+        let ClientError::Daemon {
+            code: got,
+            fault,
+            message,
+        } = &err
+        else {
             panic!("{op}: {err}")
         };
         assert_eq!(got, code, "{op}: {message}");
@@ -58,14 +67,21 @@ fn a_hanging_plugin_does_not_hold_up_other_plugins() {
     let daemon = Daemon::start(options());
     let mut hung = daemon.client();
     let img = rgba8(8, 8, |_, _| [1, 2, 3, 255]);
-    let hang = hung.submit("test-hang", &shared(&img), None, &[], json!({})).unwrap();
+    let hang = hung
+        .submit("test-hang", &shared(&img), None, &[], json!({}))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     // Another plugin answers while test-hang is still running.
     let mut other = daemon.client();
     let started = Instant::now();
-    let job = other.submit("invert", &shared(&img), None, &[], json!({})).unwrap();
+    let job = other
+        .submit("invert", &shared(&img), None, &[], json!({}))
+        .unwrap();
     let r = other.wait(job, |_, _| {}).unwrap();
-    assert!(started.elapsed() < Duration::from_millis(1500), "invert waited for the hung plugin");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "invert waited for the hung plugin"
+    );
     assert_eq!(px(&r.image, 0, 0), [254, 253, 252, 255]);
     let err = hung.wait(hang, |_, _| {}).unwrap_err();
     assert_eq!(err.code(), Some("plugin_timeout"));
@@ -85,17 +101,40 @@ fn incompatible_libraries_are_refused_with_a_reason_and_the_rest_load() {
     };
     let wrong_abi = reason("libeasel_testing_wrong_abi.so");
     assert_eq!(wrong_abi["status"], "refused");
-    assert!(wrong_abi["reason"].as_str().unwrap().contains("Easel ABI 999"), "{wrong_abi}");
+    assert!(
+        wrong_abi["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Easel ABI 999"),
+        "{wrong_abi}"
+    );
     let layout = reason("libeasel_testing_wrong_layout.so");
     assert_eq!(layout["status"], "refused");
-    assert!(layout["reason"].as_str().unwrap().contains("wrong layout"), "{layout}");
+    assert!(
+        layout["reason"].as_str().unwrap().contains("wrong layout"),
+        "{layout}"
+    );
     let junk = reason("libeasel_testing_not_a_plugin.so");
     assert_eq!(junk["status"], "refused");
-    assert!(junk["reason"].as_str().unwrap().contains("not an Easel plugin"), "{junk}");
+    assert!(
+        junk["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not an Easel plugin"),
+        "{junk}"
+    );
     let loaded = reason("libeasel_testing_misbehave.so");
     assert_eq!(loaded["status"], "loaded");
-    let ids: Vec<&str> = ops["operations"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
-    assert!(ids.contains(&"test-echo") && ids.contains(&"invert"), "{ids:?}");
+    let ids: Vec<&str> = ops["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"test-echo") && ids.contains(&"invert"),
+        "{ids:?}"
+    );
     assert!(!ids.contains(&"wrong-abi-op"));
 }
 
@@ -104,14 +143,20 @@ fn a_plugin_that_ignores_cancel_is_stopped_after_the_grace_period() {
     let daemon = Daemon::start(options());
     let mut c = daemon.client();
     let img = rgba8(8, 8, |_, _| [1, 2, 3, 255]);
-    let job = c.submit("test-hang", &shared(&img), None, &[], json!({})).unwrap();
+    let job = c
+        .submit("test-hang", &shared(&img), None, &[], json!({}))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let t = Instant::now();
     c.cancel(job).unwrap();
     let err = c.wait(job, |_, _| {}).unwrap_err();
     assert_eq!(err.code(), Some("cancelled"));
     // Grace is 500 ms; the job timeout (2 s) must not be what ended it.
-    assert!(t.elapsed() < Duration::from_millis(1800), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(1800),
+        "{:?}",
+        t.elapsed()
+    );
     let ok = run_op(&mut c, "test-echo", json!({})).unwrap();
     assert_eq!(ok.image.width, 32);
 }

@@ -52,9 +52,21 @@ fn remove_object_fills_a_hole_better_than_a_flat_fill_and_leaves_the_rest() {
             }
         }
     }
-    let mask = gray8(img.width, img.height, |x, y| if hole(x, y) { 255 } else { 0 });
+    let mask = gray8(
+        img.width,
+        img.height,
+        |x, y| if hole(x, y) { 255 } else { 0 },
+    );
     let mut c = d.client();
-    let job = c.submit("remove-object", &shared(&holed), Some(&shared(&mask)), &[], json!({"params": {"seed": 7}})).unwrap();
+    let job = c
+        .submit(
+            "remove-object",
+            &shared(&holed),
+            Some(&shared(&mask)),
+            &[],
+            json!({"params": {"seed": 7}}),
+        )
+        .unwrap();
     let r = c.wait(job, |_, _| {}).unwrap();
     assert_eq!(r.message["seed"], 7);
     let filled = paste(&holed, &r);
@@ -76,12 +88,25 @@ fn remove_object_fills_a_hole_better_than_a_flat_fill_and_leaves_the_rest() {
         }
         m.map(|v| (v / n) as u8)
     };
-    let flat = rgba8(img.width, img.height, |_, _| [mean[0], mean[1], mean[2], 255]);
+    let flat = rgba8(img.width, img.height, |_, _| {
+        [mean[0], mean[1], mean[2], 255]
+    });
     let ours = psnr_in(&filled, &img, hole);
     let flat_psnr = psnr_in(&flat, &img, hole);
-    assert!(ours > flat_psnr, "PatchMatch {ours:.2} dB vs flat fill {flat_psnr:.2} dB");
+    assert!(
+        ours > flat_psnr,
+        "PatchMatch {ours:.2} dB vs flat fill {flat_psnr:.2} dB"
+    );
     // Same seed, same pixels.
-    let job = c.submit("remove-object", &shared(&holed), Some(&shared(&mask)), &[], json!({"params": {"seed": 7}})).unwrap();
+    let job = c
+        .submit(
+            "remove-object",
+            &shared(&holed),
+            Some(&shared(&mask)),
+            &[],
+            json!({"params": {"seed": 7}}),
+        )
+        .unwrap();
     assert_eq!(c.wait(job, |_, _| {}).unwrap().image.data, r.image.data);
 }
 
@@ -97,7 +122,11 @@ fn remove_object_uses_a_learned_model_from_the_store_when_asked() {
         .arg(&onnx)
         .output()
         .expect("run the stand-in generator with .venv's python (run .ci/setup)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sha = easel_host::models::sha256_file(&onnx).unwrap();
     std::fs::write(
         models.path().join("manifest.toml"),
@@ -107,32 +136,73 @@ fn remove_object_uses_a_learned_model_from_the_store_when_asked() {
     )
     .unwrap();
     let d = Daemon::start(Options {
-        model_dirs: Some(vec![shared_dir().join("models"), models.path().to_path_buf()]),
+        model_dirs: Some(vec![
+            shared_dir().join("models"),
+            models.path().to_path_buf(),
+        ]),
         ..Options::default()
     });
     let img = load_photo("coffee.png");
     let hole = |x: u32, y: u32| (250..330).contains(&x) && (150..210).contains(&y);
-    let mask = gray8(img.width, img.height, |x, y| if hole(x, y) { 255 } else { 0 });
+    let mask = gray8(
+        img.width,
+        img.height,
+        |x, y| if hole(x, y) { 255 } else { 0 },
+    );
     let mut c = d.client();
-    let job = c.submit("remove-object", &shared(&img), Some(&shared(&mask)), &[], json!({"params": {"method": "model"}})).unwrap();
+    let job = c
+        .submit(
+            "remove-object",
+            &shared(&img),
+            Some(&shared(&mask)),
+            &[],
+            json!({"params": {"method": "model"}}),
+        )
+        .unwrap();
     let r = c.wait(job, |_, _| {}).unwrap();
     let filled = paste(&img, &r);
     let centre = px(&filled, 290, 180);
-    assert!(centre[..3].iter().all(|&v| v.abs_diff(128) <= 2), "the stand-in fills mid grey: {centre:?}");
-    assert_eq!(psnr_in(&filled, &img, |x, y| !hole(x, y)), f64::INFINITY, "outside unchanged");
+    assert!(
+        centre[..3].iter().all(|&v| v.abs_diff(128) <= 2),
+        "the stand-in fills mid grey: {centre:?}"
+    );
+    assert_eq!(
+        psnr_in(&filled, &img, |x, y| !hole(x, y)),
+        f64::INFINITY,
+        "outside unchanged"
+    );
 }
 
 #[test]
 fn a_model_path_without_its_model_says_how_to_proceed() {
     let d = Daemon::start(Options::default());
     let img = load_photo("coffee.png");
-    let mask = gray8(img.width, img.height, |x, y| if x > 100 && x < 150 && y > 100 && y < 150 { 255 } else { 0 });
+    let mask = gray8(img.width, img.height, |x, y| {
+        if x > 100 && x < 150 && y > 100 && y < 150 {
+            255
+        } else {
+            0
+        }
+    });
     let mut c = d.client();
-    let job = c.submit("remove-object", &shared(&img), Some(&shared(&mask)), &[], json!({"params": {"method": "model"}})).unwrap();
+    let job = c
+        .submit(
+            "remove-object",
+            &shared(&img),
+            Some(&shared(&mask)),
+            &[],
+            json!({"params": {"method": "model"}}),
+        )
+        .unwrap();
     let err = c.wait(job, |_, _| {}).unwrap_err();
-    assert!(err.to_string().contains("migan") && err.to_string().contains("patchmatch"), "{err}");
+    assert!(
+        err.to_string().contains("migan") && err.to_string().contains("patchmatch"),
+        "{err}"
+    );
     // Without a mask the request is refused up front.
-    let err = c.submit("remove-object", &shared(&img), None, &[], json!({})).unwrap_err();
+    let err = c
+        .submit("remove-object", &shared(&img), None, &[], json!({}))
+        .unwrap_err();
     assert_eq!(err.code(), Some("invalid_input"));
 }
 
@@ -150,10 +220,23 @@ fn colorize_from_scribbles_restores_colour_far_better_than_a_flat_fill() {
     };
     // Dots of true colour on a 12-px grid (about 1% of the pixels).
     let scribbles = rgba8(img.width, img.height, |x, y| {
-        if x % 12 < 1 && y % 12 < 1 { let p = px(&img, x, y); [p[0], p[1], p[2], 255] } else { [0, 0, 0, 0] }
+        if x % 12 < 1 && y % 12 < 1 {
+            let p = px(&img, x, y);
+            [p[0], p[1], p[2], 255]
+        } else {
+            [0, 0, 0, 0]
+        }
     });
     let mut c = d.client();
-    let job = c.submit("colorize-scribbles", &shared(&gray), None, &[&shared(&scribbles)], json!({})).unwrap();
+    let job = c
+        .submit(
+            "colorize-scribbles",
+            &shared(&gray),
+            None,
+            &[&shared(&scribbles)],
+            json!({}),
+        )
+        .unwrap();
     let r = c.wait(job, |_, _| {}).unwrap();
     let chroma = |p: [u8; 4]| {
         let (r, g, b) = (p[0] as f64, p[1] as f64, p[2] as f64);
@@ -162,9 +245,16 @@ fn colorize_from_scribbles_restores_colour_far_better_than_a_flat_fill() {
     };
     let (mut ours, mut flat) = (0.0, 0.0);
     let mean_chroma = {
-        let dots: Vec<_> = (0..img.height).step_by(12).flat_map(|y| (0..img.width).step_by(12).map(move |x| (x, y))).map(|(x, y)| chroma(px(&img, x, y))).collect();
+        let dots: Vec<_> = (0..img.height)
+            .step_by(12)
+            .flat_map(|y| (0..img.width).step_by(12).map(move |x| (x, y)))
+            .map(|(x, y)| chroma(px(&img, x, y)))
+            .collect();
         let n = dots.len() as f64;
-        (dots.iter().map(|c| c.0).sum::<f64>() / n, dots.iter().map(|c| c.1).sum::<f64>() / n)
+        (
+            dots.iter().map(|c| c.0).sum::<f64>() / n,
+            dots.iter().map(|c| c.1).sum::<f64>() / n,
+        )
     };
     for y in 0..img.height {
         for x in 0..img.width {
@@ -173,14 +263,33 @@ fn colorize_from_scribbles_restores_colour_far_better_than_a_flat_fill() {
             ours += (truth.0 - got.0).abs() + (truth.1 - got.1).abs();
             flat += (truth.0 - mean_chroma.0).abs() + (truth.1 - mean_chroma.1).abs();
             // Luminance is kept (within rounding).
-            let (yo, yg) = (0.299 * px(&r.image, x, y)[0] as f64 + 0.587 * px(&r.image, x, y)[1] as f64 + 0.114 * px(&r.image, x, y)[2] as f64, px(&gray, x, y)[0] as f64);
-            assert!((yo - yg).abs() <= 1.5, "luminance changed at ({x},{y}): {yo} vs {yg}");
+            let (yo, yg) = (
+                0.299 * px(&r.image, x, y)[0] as f64
+                    + 0.587 * px(&r.image, x, y)[1] as f64
+                    + 0.114 * px(&r.image, x, y)[2] as f64,
+                px(&gray, x, y)[0] as f64,
+            );
+            assert!(
+                (yo - yg).abs() <= 1.5,
+                "luminance changed at ({x},{y}): {yo} vs {yg}"
+            );
         }
     }
-    assert!(ours < 0.5 * flat, "chroma error {ours:.0} vs flat fill {flat:.0}");
+    assert!(
+        ours < 0.5 * flat,
+        "chroma error {ours:.0} vs flat fill {flat:.0}"
+    );
     // Scribbles of the wrong size are refused with a clear message.
     let small = rgba8(10, 10, |_, _| [255, 0, 0, 255]);
-    let err = c.submit("colorize-scribbles", &shared(&gray), None, &[&shared(&small)], json!({})).unwrap_err();
+    let err = c
+        .submit(
+            "colorize-scribbles",
+            &shared(&gray),
+            None,
+            &[&shared(&small)],
+            json!({}),
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("same size"), "{err}");
 }
 
@@ -199,14 +308,40 @@ fn match_look_moves_the_target_towards_the_reference_and_strength_zero_is_identi
         m.map(|v| v / (img.width * img.height) as f64)
     };
     let mut c = d.client();
-    let job = c.submit("match-look", &shared(&target), None, &[&shared(&reference)], json!({})).unwrap();
+    let job = c
+        .submit(
+            "match-look",
+            &shared(&target),
+            None,
+            &[&shared(&reference)],
+            json!({}),
+        )
+        .unwrap();
     let r = c.wait(job, |_, _| {}).unwrap();
     let (before, after, goal) = (mean(&target), mean(&r.image), mean(&reference));
     let dist = |a: [f64; 3], b: [f64; 3]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f64>();
-    assert!(dist(after, goal) < 0.3 * dist(before, goal), "{before:?} -> {after:?}, goal {goal:?}");
-    let job = c.submit("match-look", &shared(&target), None, &[&shared(&reference)], json!({"params": {"strength": 0.0}})).unwrap();
+    assert!(
+        dist(after, goal) < 0.3 * dist(before, goal),
+        "{before:?} -> {after:?}, goal {goal:?}"
+    );
+    let job = c
+        .submit(
+            "match-look",
+            &shared(&target),
+            None,
+            &[&shared(&reference)],
+            json!({"params": {"strength": 0.0}}),
+        )
+        .unwrap();
     let same = c.wait(job, |_, _| {}).unwrap();
-    let max_diff = same.image.data.iter().zip(&target.data).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+    let max_diff = same
+        .image
+        .data
+        .iter()
+        .zip(&target.data)
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap();
     assert!(max_diff <= 1, "strength 0 changed pixels by {max_diff}");
 }
 
@@ -222,8 +357,20 @@ fn every_operation_takes_16_bit_and_float_and_keeps_alpha() {
         }
     }
     // In the half-transparent half, so the crop around it has both alphas.
-    let mask = gray8(base.width, base.height, |x, y| if (300..360).contains(&x) && (60..120).contains(&y) { 255 } else { 0 });
-    let scribbles = rgba8(base.width, base.height, |x, y| if x % 16 == 0 && y % 16 == 0 { [200, 40, 40, 255] } else { [0, 0, 0, 0] });
+    let mask = gray8(base.width, base.height, |x, y| {
+        if (300..360).contains(&x) && (60..120).contains(&y) {
+            255
+        } else {
+            0
+        }
+    });
+    let scribbles = rgba8(base.width, base.height, |x, y| {
+        if x % 16 == 0 && y % 16 == 0 {
+            [200, 40, 40, 255]
+        } else {
+            [0, 0, 0, 0]
+        }
+    });
     let mut c = d.client();
     for format in [PixelFormat::Rgba16, PixelFormat::Rgba32F] {
         let img = convert(&img8.view(), format);
@@ -236,13 +383,27 @@ fn every_operation_takes_16_bit_and_float_and_keeps_alpha() {
         for (op, m, refs) in cases {
             let refs: Vec<_> = refs.into_iter().map(shared).collect();
             let ref_list: Vec<_> = refs.iter().collect();
-            let job = c.submit(op, &shared(&img), m.map(shared).as_ref(), &ref_list, json!({})).unwrap();
-            let r = c.wait(job, |_, _| {}).unwrap_or_else(|e| panic!("{op} {format:?}: {e}"));
+            let job = c
+                .submit(
+                    op,
+                    &shared(&img),
+                    m.map(shared).as_ref(),
+                    &ref_list,
+                    json!({}),
+                )
+                .unwrap();
+            let r = c
+                .wait(job, |_, _| {})
+                .unwrap_or_else(|e| panic!("{op} {format:?}: {e}"));
             assert_eq!(r.image.format, format, "{op}");
             let r8 = convert(&r.image.view(), PixelFormat::Rgba8);
             // The result's right edge lies in the half-transparent half of the document.
             assert!(r.x as u32 + r8.width > base.width / 2 + 3);
-            assert_eq!(px(&r8, r8.width - 3, 2)[3], 128, "{op} {format:?} keeps alpha");
+            assert_eq!(
+                px(&r8, r8.width - 3, 2)[3],
+                128,
+                "{op} {format:?} keeps alpha"
+            );
         }
     }
 }
@@ -253,21 +414,49 @@ fn long_operations_stop_soon_after_cancel_without_being_killed() {
     let big = {
         let p = load_photo("coffee.png");
         // 4x the photo's area by tiling it: enough work that cancel lands mid-run.
-        rgba8(p.width * 2, p.height * 2, |x, y| px(&p, x % p.width, y % p.height))
+        rgba8(p.width * 2, p.height * 2, |x, y| {
+            px(&p, x % p.width, y % p.height)
+        })
     };
-    let hole = gray8(big.width, big.height, |x, y| if (300..700).contains(&x) && (200..600).contains(&y) { 255 } else { 0 });
-    let scribbles = rgba8(big.width, big.height, |x, y| if x % 9 == 0 && y % 9 == 0 { [90, 140, 60, 255] } else { [0, 0, 0, 0] });
+    let hole = gray8(big.width, big.height, |x, y| {
+        if (300..700).contains(&x) && (200..600).contains(&y) {
+            255
+        } else {
+            0
+        }
+    });
+    let scribbles = rgba8(big.width, big.height, |x, y| {
+        if x % 9 == 0 && y % 9 == 0 {
+            [90, 140, 60, 255]
+        } else {
+            [0, 0, 0, 0]
+        }
+    });
     let mut c = d.client();
-    for (op, mask, refs) in [("remove-object", Some(&hole), vec![]), ("colorize-scribbles", None, vec![&scribbles])] {
+    for (op, mask, refs) in [
+        ("remove-object", Some(&hole), vec![]),
+        ("colorize-scribbles", None, vec![&scribbles]),
+    ] {
         let refs: Vec<_> = refs.into_iter().map(shared).collect();
         let ref_list: Vec<_> = refs.iter().collect();
-        let job = c.submit(op, &shared(&big), mask.map(shared).as_ref(), &ref_list, json!({})).unwrap();
+        let job = c
+            .submit(
+                op,
+                &shared(&big),
+                mask.map(shared).as_ref(),
+                &ref_list,
+                json!({}),
+            )
+            .unwrap();
         // Wait until it reports progress, i.e. it is running.
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             assert!(Instant::now() < deadline, "{op} never reported progress");
             if let Some(m) = c.next_event(Some(Duration::from_millis(100))).unwrap() {
-                if m.kind() == "progress" && m.json["job"] == job && m.json["fraction"].as_f64().unwrap() > 0.0 {
+                if m.kind() == "progress"
+                    && m.json["job"] == job
+                    && m.json["fraction"].as_f64().unwrap() > 0.0
+                {
                     break;
                 }
             }
@@ -277,7 +466,11 @@ fn long_operations_stop_soon_after_cancel_without_being_killed() {
         let err = c.wait(job, |_, _| {}).unwrap_err();
         assert_eq!(err.code(), Some("cancelled"), "{op}");
         // The plugin stopped by itself, well before the daemon's kill grace period (2 s).
-        assert!(t.elapsed() < Duration::from_millis(1500), "{op} took {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_millis(1500),
+            "{op} took {:?}",
+            t.elapsed()
+        );
     }
     assert!(!d.log().contains("killing its worker"), "{}", d.log());
 }

@@ -24,21 +24,37 @@ fn girl_with_raised_arms_keeps_her_arms_and_loses_the_background() {
     let img = load_photo("girl-1.jpg"); // 600x399
     let mut c = d.client();
     let mut fractions = Vec::new();
-    let job = c.submit("remove-background", &shared(&img), None, &[], json!({})).unwrap();
+    let job = c
+        .submit("remove-background", &shared(&img), None, &[], json!({}))
+        .unwrap();
     let r = c.wait(job, |f, _| fractions.push(f)).unwrap();
     assert_eq!((r.image.width, r.image.height, r.x, r.y), (600, 399, 0, 0));
     assert_eq!(r.name, "Remove background");
     assert!(fractions.len() >= 2, "progress was reported: {fractions:?}");
     for (x, y) in [(5, 5), (594, 5), (5, 393), (594, 393)] {
-        assert!(alpha(&r.image, x, y, 5) < 0.05, "corner ({x},{y}) is transparent");
+        assert!(
+            alpha(&r.image, x, y, 5) < 0.05,
+            "corner ({x},{y}) is transparent"
+        );
     }
     // Both raised hands (found by looking at the photo) and the body are kept.
-    for (x, y, what) in [(95, 80, "left hand"), (371, 85, "right hand"), (235, 300, "body")] {
-        assert!(alpha(&r.image, x, y, 4) > 0.5, "{what} kept: {}", alpha(&r.image, x, y, 4));
+    for (x, y, what) in [
+        (95, 80, "left hand"),
+        (371, 85, "right hand"),
+        (235, 300, "body"),
+    ] {
+        assert!(
+            alpha(&r.image, x, y, 4) > 0.5,
+            "{what} kept: {}",
+            alpha(&r.image, x, y, 4)
+        );
     }
     // Opaque pixels keep their colour; the cutout is not darkened.
     let (a, b) = (px(&r.image, 235, 300), px(&img, 235, 300));
-    assert!(a[..3].iter().zip(&b[..3]).all(|(p, q)| p.abs_diff(*q) <= 2), "{a:?} vs {b:?}");
+    assert!(
+        a[..3].iter().zip(&b[..3]).all(|(p, q)| p.abs_diff(*q) <= 2),
+        "{a:?} vs {b:?}"
+    );
 }
 
 #[test]
@@ -48,7 +64,15 @@ fn the_quick_model_and_the_mask_output_work_in_16_bit_and_float() {
     let mut c = d.client();
     for format in [PixelFormat::Rgba16, PixelFormat::Rgba32F] {
         let img = easel_host::imaging::convert(&img8.view(), format);
-        let job = c.submit("remove-background", &shared(&img), None, &[], json!({"params": {"model": "u2netp"}})).unwrap();
+        let job = c
+            .submit(
+                "remove-background",
+                &shared(&img),
+                None,
+                &[],
+                json!({"params": {"model": "u2netp"}}),
+            )
+            .unwrap();
         let r = c.wait(job, |_, _| {}).unwrap();
         assert_eq!(r.image.format, format);
         assert_eq!(r.name, "Remove background (u2netp)");
@@ -56,11 +80,22 @@ fn the_quick_model_and_the_mask_output_work_in_16_bit_and_float() {
         assert!(alpha(&r8, 5, 5, 5) < 0.05);
         assert!(alpha(&r8, 240, 200, 10) > 0.9, "the car is kept");
     }
-    let job = c.submit("remove-background", &shared(&img8), None, &[], json!({"params": {"model": "u2netp", "output": "mask"}})).unwrap();
+    let job = c
+        .submit(
+            "remove-background",
+            &shared(&img8),
+            None,
+            &[],
+            json!({"params": {"model": "u2netp", "output": "mask"}}),
+        )
+        .unwrap();
     let r = c.wait(job, |_, _| {}).unwrap();
     let (corner, car) = (px(&r.image, 3, 3), px(&r.image, 240, 200));
     assert_eq!(corner[3], 255);
-    assert!(corner[0] < 20 && car[0] > 230, "mask is white on the subject: {corner:?} {car:?}");
+    assert!(
+        corner[0] < 20 && car[0] > 230,
+        "mask is white on the subject: {corner:?} {car:?}"
+    );
 }
 
 #[test]
@@ -68,7 +103,15 @@ fn a_wrong_model_choice_is_refused_before_it_runs() {
     let d = Daemon::start(Options::default());
     let mut c = d.client();
     let img = load_photo("car-1.jpg");
-    let err = c.submit("remove-background", &shared(&img), None, &[], json!({"params": {"model": "sam"}})).unwrap_err();
+    let err = c
+        .submit(
+            "remove-background",
+            &shared(&img),
+            None,
+            &[],
+            json!({"params": {"model": "sam"}}),
+        )
+        .unwrap_err();
     assert_eq!(err.code(), Some("invalid_params"));
     assert!(err.to_string().contains("isnet-general-small"), "{err}");
 }
@@ -76,14 +119,27 @@ fn a_wrong_model_choice_is_refused_before_it_runs() {
 #[test]
 fn a_missing_model_file_is_an_environment_error_naming_the_model() {
     let empty = tempfile::tempdir().unwrap();
-    let d = Daemon::start(Options { model_dirs: Some(vec![empty.path().to_path_buf()]), ..Options::default() });
+    let d = Daemon::start(Options {
+        model_dirs: Some(vec![empty.path().to_path_buf()]),
+        ..Options::default()
+    });
     let mut c = d.client();
     let img = rgba8(32, 32, |_, _| [1, 2, 3, 255]);
-    let job = c.submit("remove-background", &shared(&img), None, &[], json!({"params": {"model": "u2netp"}})).unwrap();
+    let job = c
+        .submit(
+            "remove-background",
+            &shared(&img),
+            None,
+            &[],
+            json!({"params": {"model": "u2netp"}}),
+        )
+        .unwrap();
     let err = c.wait(job, |_, _| {}).unwrap_err();
     assert_eq!(err.code(), Some("environment"), "{err}");
     assert!(err.to_string().contains("u2netp"), "{err}");
     // The daemon still serves.
-    let job = c.submit("invert", &shared(&img), None, &[], json!({})).unwrap();
+    let job = c
+        .submit("invert", &shared(&img), None, &[], json!({}))
+        .unwrap();
     c.wait(job, |_, _| {}).unwrap();
 }

@@ -16,12 +16,37 @@ fn interactive_jobs_run_before_waiting_batch_jobs() {
     let mut c = daemon.client();
     let img = shared(&rgba8(8, 8, |_, _| [9, 9, 9, 255]));
     // Occupy the single worker, then queue batch jobs and one interactive job.
-    let blocker = c.submit("test-echo", &img, None, &[], json!({"params": {"sleep_ms": 400}})).unwrap();
+    let blocker = c
+        .submit(
+            "test-echo",
+            &img,
+            None,
+            &[],
+            json!({"params": {"sleep_ms": 400}}),
+        )
+        .unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let batch: Vec<u64> = (0..3)
-        .map(|_| c.submit("test-echo", &img, None, &[], json!({"priority": "batch", "params": {"sleep_ms": 20}})).unwrap())
+        .map(|_| {
+            c.submit(
+                "test-echo",
+                &img,
+                None,
+                &[],
+                json!({"priority": "batch", "params": {"sleep_ms": 20}}),
+            )
+            .unwrap()
+        })
         .collect();
-    let interactive = c.submit("test-echo", &img, None, &[], json!({"priority": "interactive", "params": {"sleep_ms": 20}})).unwrap();
+    let interactive = c
+        .submit(
+            "test-echo",
+            &img,
+            None,
+            &[],
+            json!({"priority": "interactive", "params": {"sleep_ms": 20}}),
+        )
+        .unwrap();
     // job_finished events arrive in completion order.
     let mut order = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -32,7 +57,10 @@ fn interactive_jobs_run_before_waiting_batch_jobs() {
             }
         }
     }
-    assert_eq!(order, vec![blocker, interactive, batch[0], batch[1], batch[2]]);
+    assert_eq!(
+        order,
+        vec![blocker, interactive, batch[0], batch[1], batch[2]]
+    );
 }
 
 #[test]
@@ -40,8 +68,24 @@ fn progress_is_reported_and_cancel_stops_running_and_queued_jobs_quickly() {
     let daemon = Daemon::start(Options::default());
     let mut c = daemon.client();
     let img = shared(&rgba8(8, 8, |_, _| [9, 9, 9, 255]));
-    let running = c.submit("test-echo", &img, None, &[], json!({"params": {"sleep_ms": 20000}})).unwrap();
-    let queued = c.submit("test-echo", &img, None, &[], json!({"params": {"sleep_ms": 20000}})).unwrap();
+    let running = c
+        .submit(
+            "test-echo",
+            &img,
+            None,
+            &[],
+            json!({"params": {"sleep_ms": 20000}}),
+        )
+        .unwrap();
+    let queued = c
+        .submit(
+            "test-echo",
+            &img,
+            None,
+            &[],
+            json!({"params": {"sleep_ms": 20000}}),
+        )
+        .unwrap();
     // Wait for progress from the running job.
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut progress = Vec::new();
@@ -52,14 +96,27 @@ fn progress_is_reported_and_cancel_stops_running_and_queued_jobs_quickly() {
             }
         }
     }
-    assert!(progress.len() >= 3 && progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+    assert!(
+        progress.len() >= 3 && progress.windows(2).all(|w| w[0] <= w[1]),
+        "{progress:?}"
+    );
     let t = Instant::now();
     c.cancel(queued).unwrap();
     c.cancel(running).unwrap();
-    assert_eq!(c.wait(running, |_, _| {}).unwrap_err().code(), Some("cancelled"));
-    assert_eq!(c.wait(queued, |_, _| {}).unwrap_err().code(), Some("cancelled"));
+    assert_eq!(
+        c.wait(running, |_, _| {}).unwrap_err().code(),
+        Some("cancelled")
+    );
+    assert_eq!(
+        c.wait(queued, |_, _| {}).unwrap_err().code(),
+        Some("cancelled")
+    );
     // The plugin honours cancel between 10 ms steps; well under the kill grace period.
-    assert!(t.elapsed() < Duration::from_millis(1000), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(1000),
+        "{:?}",
+        t.elapsed()
+    );
     // The worker was not killed: the next job runs on it at once.
     let ok = c.submit("test-echo", &img, None, &[], json!({})).unwrap();
     c.wait(ok, |_, _| {}).unwrap();
@@ -72,7 +129,14 @@ fn a_closed_connection_cancels_its_jobs() {
     {
         let mut c = daemon.client();
         let img = shared(&rgba8(8, 8, |_, _| [9, 9, 9, 255]));
-        c.submit("test-echo", &img, None, &[], json!({"params": {"sleep_ms": 60000}})).unwrap();
+        c.submit(
+            "test-echo",
+            &img,
+            None,
+            &[],
+            json!({"params": {"sleep_ms": 60000}}),
+        )
+        .unwrap();
         std::thread::sleep(Duration::from_millis(100));
     }
     // The worker is free again soon after its client left.
@@ -88,12 +152,25 @@ fn a_closed_connection_cancels_its_jobs() {
 fn stream_frames_are_latest_wins_and_nothing_piles_up() {
     let daemon = Daemon::start(Options::default());
     let mut c: Client = daemon.client();
-    let opened = c.request(json!({"type": "stream_open", "operation": "test-echo", "params": {"sleep_ms": 150}}), &[], &[]).unwrap();
+    let opened = c
+        .request(
+            json!({"type": "stream_open", "operation": "test-echo", "params": {"sleep_ms": 150}}),
+            &[],
+            &[],
+        )
+        .unwrap();
     let stream = opened.json["stream"].as_u64().unwrap();
     // 10 frames, much faster than the 150 ms each takes.
-    let frames: Vec<_> = (0..10u8).map(|i| shared(&rgba8(8, 8, move |_, _| [i, i, i, 255]))).collect();
+    let frames: Vec<_> = (0..10u8)
+        .map(|i| shared(&rgba8(8, 8, move |_, _| [i, i, i, 255])))
+        .collect();
     for (seq, f) in frames.iter().enumerate() {
-        c.send(&json!({"type": "stream_frame", "stream": stream, "seq": seq, "image": frame_ref(0)}), &[], &[f.fd()]).unwrap();
+        c.send(
+            &json!({"type": "stream_frame", "stream": stream, "seq": seq, "image": frame_ref(0)}),
+            &[],
+            &[f.fd()],
+        )
+        .unwrap();
         std::thread::sleep(Duration::from_millis(10));
     }
     let (mut done, mut dropped) = (Vec::new(), Vec::new());
@@ -103,7 +180,11 @@ fn stream_frames_are_latest_wins_and_nothing_piles_up() {
             match m.kind() {
                 "frame" => {
                     let seq = m.json["seq"].as_u64().unwrap();
-                    assert_eq!(m.image().unwrap().data[0] as u64, seq, "frame carries its own pixels");
+                    assert_eq!(
+                        m.image().unwrap().data[0] as u64,
+                        seq,
+                        "frame carries its own pixels"
+                    );
                     done.push(seq);
                 }
                 "frame_dropped" => {
@@ -114,11 +195,24 @@ fn stream_frames_are_latest_wins_and_nothing_piles_up() {
             }
         }
     }
-    assert_eq!(done.len() + dropped.len(), 10, "done {done:?} dropped {dropped:?}");
-    assert!(dropped.len() >= 5, "frames should have been superseded: {dropped:?}");
+    assert_eq!(
+        done.len() + dropped.len(),
+        10,
+        "done {done:?} dropped {dropped:?}"
+    );
+    assert!(
+        dropped.len() >= 5,
+        "frames should have been superseded: {dropped:?}"
+    );
     assert_eq!(done.first(), Some(&0));
-    assert_eq!(done.last(), Some(&9), "the newest frame is always delivered");
+    assert_eq!(
+        done.last(),
+        Some(&9),
+        "the newest frame is always delivered"
+    );
     assert!(done.windows(2).all(|w| w[0] < w[1]));
-    let closed = c.request(json!({"type": "stream_close", "stream": stream}), &[], &[]).unwrap();
+    let closed = c
+        .request(json!({"type": "stream_close", "stream": stream}), &[], &[])
+        .unwrap();
     assert_eq!(closed.kind(), "stream_closed");
 }

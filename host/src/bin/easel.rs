@@ -17,7 +17,11 @@ use std::{
 };
 
 #[derive(Parser, Debug)]
-#[command(name = "easel", version, about = "Run image models from the command line through the Easel daemon")]
+#[command(
+    name = "easel",
+    version,
+    about = "Run image models from the command line through the Easel daemon"
+)]
 struct Cli {
     /// Daemon socket (default: $EASEL_SOCKET or $XDG_RUNTIME_DIR/easel/easeld.sock).
     #[arg(long, global = true)]
@@ -99,7 +103,12 @@ fn daemon_exe() -> PathBuf {
 
 fn connect(cli: &Cli) -> Result<Client, ClientError> {
     let socket = cli.socket.clone().unwrap_or_else(default_socket_path);
-    Client::connect_or_start(&socket, &daemon_exe(), cli.config.as_deref(), Duration::from_secs(60))
+    Client::connect_or_start(
+        &socket,
+        &daemon_exe(),
+        cli.config.as_deref(),
+        Duration::from_secs(60),
+    )
 }
 
 fn main() -> ExitCode {
@@ -125,7 +134,18 @@ fn run(cli: &Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::Run { operation, input, output, mask, references, params, grow, feather, invert, margin } => {
+        Command::Run {
+            operation,
+            input,
+            output,
+            mask,
+            references,
+            params,
+            grow,
+            feather,
+            invert,
+            margin,
+        } => {
             let params = parse_params(params)?;
             let mut extra = json!({
                 "params": params,
@@ -135,16 +155,43 @@ fn run(cli: &Cli) -> Result<(), String> {
                 extra["context_margin"] = json!(m);
             }
             let mut c = connect(cli).map_err(|e| e.to_string())?;
-            let limits = DecodeLimits { max_pixels: c.server_hello["limits"]["max_pixels"].as_u64().unwrap_or(1 << 28) };
+            let limits = DecodeLimits {
+                max_pixels: c.server_hello["limits"]["max_pixels"]
+                    .as_u64()
+                    .unwrap_or(1 << 28),
+            };
             let refs = references
                 .iter()
-                .map(|p| imaging::decode_file(p, &limits).map_err(|e| e.to_string()).and_then(|i| SharedInput::new(&i).map_err(|e| e.to_string())))
+                .map(|p| {
+                    imaging::decode_file(p, &limits)
+                        .map_err(|e| e.to_string())
+                        .and_then(|i| SharedInput::new(&i).map_err(|e| e.to_string()))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             if input.is_dir() {
                 extra["priority"] = json!("batch");
-                run_batch(&mut c, operation, input, output, mask.as_deref(), &refs, &extra, &limits)
+                run_batch(
+                    &mut c,
+                    operation,
+                    input,
+                    output,
+                    mask.as_deref(),
+                    &refs,
+                    &extra,
+                    &limits,
+                )
             } else {
-                run_one(&mut c, operation, input, output, mask.as_deref(), &refs, &extra, &limits, true)
+                run_one(
+                    &mut c,
+                    operation,
+                    input,
+                    output,
+                    mask.as_deref(),
+                    &refs,
+                    &extra,
+                    &limits,
+                    true,
+                )
             }
         }
         Command::Serve => {
@@ -155,14 +202,27 @@ fn run(cli: &Cli) -> Result<(), String> {
             if let Some(c) = &cli.config {
                 cmd.arg("--config").arg(c);
             }
-            let status = cmd.status().map_err(|e| format!("cannot start easeld: {e}"))?;
-            if status.success() { Ok(()) } else { Err(format!("easeld exited: {status}")) }
+            let status = cmd
+                .status()
+                .map_err(|e| format!("cannot start easeld: {e}"))?;
+            if status.success() {
+                Ok(())
+            } else {
+                Err(format!("easeld exited: {status}"))
+            }
         }
         Command::Status => {
             let socket = cli.socket.clone().unwrap_or_else(default_socket_path);
             let mut c = Client::connect(&socket).map_err(|e| e.to_string())?;
-            let s = c.request(json!({"type": "status"}), &[], &[]).map_err(|e| e.to_string())?;
-            println!("daemon on {}: {} running, {} queued", socket.display(), s.json["running"], s.json["queued"]);
+            let s = c
+                .request(json!({"type": "status"}), &[], &[])
+                .map_err(|e| e.to_string())?;
+            println!(
+                "daemon on {}: {} running, {} queued",
+                socket.display(),
+                s.json["running"],
+                s.json["queued"]
+            );
             Ok(())
         }
         Command::Stop => {
@@ -181,7 +241,12 @@ fn run(cli: &Cli) -> Result<(), String> {
 
 fn print_operations(ops: &Value) {
     for op in ops["operations"].as_array().into_iter().flatten() {
-        println!("{}  —  {} [{}]", op["id"].as_str().unwrap_or(""), op["title"].as_str().unwrap_or(""), op["category"].as_str().unwrap_or(""));
+        println!(
+            "{}  —  {} [{}]",
+            op["id"].as_str().unwrap_or(""),
+            op["title"].as_str().unwrap_or(""),
+            op["category"].as_str().unwrap_or("")
+        );
         if let Some(d) = op["description"].as_str().filter(|d| !d.is_empty()) {
             println!("    {d}");
         }
@@ -191,16 +256,33 @@ fn print_operations(ops: &Value) {
         for p in op["params"].as_array().into_iter().flatten() {
             let range = match p["kind"].as_str() {
                 Some("int") | Some("float") => format!("{}..{}", p["min"], p["max"]),
-                Some("choice") => p["options"].as_array().map(|o| o.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" | ")).unwrap_or_default(),
+                Some("choice") => p["options"]
+                    .as_array()
+                    .map(|o| {
+                        o.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(" | ")
+                    })
+                    .unwrap_or_default(),
                 Some(k) => k.to_string(),
                 None => String::new(),
             };
-            println!("    --set {}=…  {} ({range}; default {})", p["name"].as_str().unwrap_or(""), p["title"].as_str().unwrap_or(""), p["default"]);
+            println!(
+                "    --set {}=…  {} ({range}; default {})",
+                p["name"].as_str().unwrap_or(""),
+                p["title"].as_str().unwrap_or(""),
+                p["default"]
+            );
         }
     }
     for p in ops["plugins"].as_array().into_iter().flatten() {
         if p["status"] == "refused" {
-            println!("refused plugin {}: {}", p["path"].as_str().unwrap_or(""), p["reason"].as_str().unwrap_or(""));
+            println!(
+                "refused plugin {}: {}",
+                p["path"].as_str().unwrap_or(""),
+                p["reason"].as_str().unwrap_or("")
+            );
         }
     }
 }
@@ -208,8 +290,13 @@ fn print_operations(ops: &Value) {
 fn parse_params(params: &[String]) -> Result<Value, String> {
     let mut map = serde_json::Map::new();
     for p in params {
-        let (k, v) = p.split_once('=').ok_or_else(|| format!("--set {p}: expected NAME=VALUE"))?;
-        let value = serde_json::from_str::<Value>(v).ok().filter(|v| !v.is_string() && !v.is_object() && !v.is_array()).unwrap_or_else(|| json!(v));
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| format!("--set {p}: expected NAME=VALUE"))?;
+        let value = serde_json::from_str::<Value>(v)
+            .ok()
+            .filter(|v| !v.is_string() && !v.is_object() && !v.is_array())
+            .unwrap_or_else(|| json!(v));
         map.insert(k.to_string(), value);
     }
     Ok(Value::Object(map))
@@ -232,14 +319,32 @@ fn run_one(
     let mask_shared = match mask {
         Some(m) => {
             let m = imaging::decode_mask_file(m, limits).map_err(|e| e.to_string())?;
-            Some(SharedInput::new(&m.to_image(easel_sdk::PixelFormat::Gray32F)).map_err(|e| e.to_string())?)
+            Some(
+                SharedInput::new(&m.to_image(easel_sdk::PixelFormat::Gray32F))
+                    .map_err(|e| e.to_string())?,
+            )
         }
         None => None,
     };
     let ref_list: Vec<&SharedInput> = refs.iter().collect();
-    let job = c.submit(operation, &shared, mask_shared.as_ref(), &ref_list, extra.clone()).map_err(|e| e.to_string())?;
-    let bar = if show_progress { ProgressBar::new(1000) } else { ProgressBar::hidden() };
-    bar.set_style(ProgressStyle::with_template("{spinner} {msg:20} [{bar:30}] {percent:>3}% {elapsed}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    let job = c
+        .submit(
+            operation,
+            &shared,
+            mask_shared.as_ref(),
+            &ref_list,
+            extra.clone(),
+        )
+        .map_err(|e| e.to_string())?;
+    let bar = if show_progress {
+        ProgressBar::new(1000)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg:20} [{bar:30}] {percent:>3}% {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     bar.enable_steady_tick(Duration::from_millis(120));
     let result = c.wait(job, |f, m| {
         bar.set_position((f * 1000.0) as u64);
@@ -251,7 +356,8 @@ fn run_one(
     // operation's scale), so the file lines up with the input like a layer in an editor.
     let scale = result.message["scale"].as_u64().unwrap_or(1).max(1);
     let placed = place_on_canvas(&result, image.width, image.height, scale);
-    imaging::encode_png(placed.as_ref().unwrap_or(&result.image), output).map_err(|e| e.to_string())?;
+    imaging::encode_png(placed.as_ref().unwrap_or(&result.image), output)
+        .map_err(|e| e.to_string())?;
     eprintln!(
         "{}: {}x{} at ({}, {}) -> {}",
         result.name,
@@ -265,10 +371,18 @@ fn run_one(
 }
 
 /// The result on a transparent canvas of the input's size, when it covers only part of it.
-fn place_on_canvas(result: &easel_host::client::JobResult, width: u32, height: u32, scale: u64) -> Option<imaging::OwnedImage> {
+fn place_on_canvas(
+    result: &easel_host::client::JobResult,
+    width: u32,
+    height: u32,
+    scale: u64,
+) -> Option<imaging::OwnedImage> {
     let (cw, ch) = (width as u64 * scale, height as u64 * scale);
     let img = &result.image;
-    if (img.width as u64, img.height as u64) == (cw, ch) || result.x + img.width as u64 > cw || result.y + img.height as u64 > ch {
+    if (img.width as u64, img.height as u64) == (cw, ch)
+        || result.x + img.width as u64 > cw
+        || result.y + img.height as u64 > ch
+    {
         return None;
     }
     let mut canvas = imaging::OwnedImage::new(cw as u32, ch as u32, img.format);
@@ -292,11 +406,20 @@ fn run_batch(
     extra: &Value,
     limits: &DecodeLimits,
 ) -> Result<(), String> {
-    std::fs::create_dir_all(output).map_err(|e| format!("cannot create {}: {e}", output.display()))?;
+    std::fs::create_dir_all(output)
+        .map_err(|e| format!("cannot create {}: {e}", output.display()))?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(input)
         .map_err(|e| format!("cannot read {}: {e}", input.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(), Some("png" | "jpg" | "jpeg")))
+        .filter(|p| {
+            matches!(
+                p.extension()
+                    .and_then(|e| e.to_str())
+                    .map(str::to_ascii_lowercase)
+                    .as_deref(),
+                Some("png" | "jpg" | "jpeg")
+            )
+        })
         .collect();
     files.sort();
     let bar = ProgressBar::new(files.len() as u64);
@@ -313,7 +436,11 @@ fn run_batch(
     }
     bar.finish_and_clear();
     eprintln!("{} of {} images done", files.len() - failures, files.len());
-    if failures > 0 { Err(format!("{failures} images failed")) } else { Ok(()) }
+    if failures > 0 {
+        Err(format!("{failures} images failed"))
+    } else {
+        Ok(())
+    }
 }
 
 fn models(cli: &Cli, command: &ModelsCommand) -> Result<(), String> {
@@ -328,13 +455,24 @@ fn models(cli: &Cli, command: &ModelsCommand) -> Result<(), String> {
     match command {
         ModelsCommand::List => {
             for e in store.entries() {
-                let place = e.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(file not found)".into());
-                println!("{:<22} {:<40} {}\n{:<22} licence: {}; source: {}", e.id, e.task, place, "", e.licence, e.source);
+                let place = e
+                    .path
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "(file not found)".into());
+                println!(
+                    "{:<22} {:<40} {}\n{:<22} licence: {}; source: {}",
+                    e.id, e.task, place, "", e.licence, e.source
+                );
             }
             Ok(())
         }
         ModelsCommand::Verify { ids } => {
-            let ids: Vec<String> = if ids.is_empty() { store.entries().into_iter().map(|e| e.id).collect() } else { ids.clone() };
+            let ids: Vec<String> = if ids.is_empty() {
+                store.entries().into_iter().map(|e| e.id).collect()
+            } else {
+                ids.clone()
+            };
             let mut bad = 0;
             for id in &ids {
                 match store.verify(id) {
@@ -345,7 +483,11 @@ fn models(cli: &Cli, command: &ModelsCommand) -> Result<(), String> {
                     }
                 }
             }
-            if bad > 0 { Err(format!("{bad} of {} models failed verification", ids.len())) } else { Ok(()) }
+            if bad > 0 {
+                Err(format!("{bad} of {} models failed verification", ids.len()))
+            } else {
+                Ok(())
+            }
         }
     }
 }
