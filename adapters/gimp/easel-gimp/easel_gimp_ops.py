@@ -1,0 +1,315 @@
+"""easel_gimp_ops: the GIMP adapter's plain-Python half (no GIMP imports, testable anywhere).
+
+Turns the daemon's operation descriptions into GIMP procedure and argument specifications,
+keeps the capabilities cache, holds the built-in fallback list, and maps GIMP precisions to
+protocol pixel formats.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+
+PROC_PREFIX = "plug-in-easel-"
+BATCH_PROC = "plug-in-easel-batch-folder"
+MENU_ROOT = "<Image>/Filters/Easel"
+CACHE_NAME = "capabilities.json"
+# Seeds are u64 in the protocol; GIMP int arguments are gint, so the dialog offers 0..2^31-1.
+SEED_MAX = 2**31 - 1
+
+# Arguments every operation procedure gets besides its own parameters (GIMP names).
+ARG_GROW = "selection-grow"
+ARG_FEATHER = "selection-feather"
+ARG_INVERT = "selection-invert"
+ARG_MARGIN = "context-margin"
+ARG_OUTPUT = "output"  # remove-background only: alpha | layer-mask | gray-mask
+ARG_REFERENCE = "reference"  # then reference-2, reference-3
+MAX_REFERENCE_ARGS = 3
+
+RB_OUTPUTS = [
+    ("alpha", "Alpha channel", "The cut-out layer, transparent where the background was"),
+    ("layer-mask", "Layer mask", "An opaque layer with the transparency as a layer mask (editable)"),
+    ("gray-mask", "Gray mask image", "The transparency as a gray layer"),
+]
+
+# Used when the daemon cannot be reached while GIMP queries the plug-in and no cache exists yet:
+# a snapshot of the operations Easel ships (their parameters as easeld 0.1.0 describes them).
+FALLBACK_OPERATIONS = [
+    {"id": "remove-background", "title": "Remove background", "category": "Selection",
+     "description": "Makes the background transparent, keeping the main subject",
+     "mask": "ignored", "min_references": 0, "max_references": 0, "output_scale": 1,
+     "flags": ["deterministic"],
+     "params": [
+         {"name": "model", "title": "Model", "kind": "choice", "default": "isnet-general-small",
+          "options": ["isnet-general-small", "u2netp", "mediapipe-meet"],
+          "description": "isnet-general-small: best quality; u2netp: small and quick; "
+                         "mediapipe-meet: people, real time"},
+         {"name": "refine_foreground", "title": "Refine edge colours", "kind": "bool",
+          "default": True, "description": "Estimate the subject's own colour at soft edges"},
+         {"name": "output", "title": "Output", "kind": "choice", "default": "cutout",
+          "options": ["cutout", "mask"], "description": "cutout or mask"}]},
+    {"id": "remove-object", "title": "Remove object", "category": "Retouch",
+     "description": "Fills the selection from its surroundings", "mask": "required",
+     "min_references": 0, "max_references": 0, "output_scale": 1,
+     "flags": ["deterministic", "composite_through_mask"],
+     "params": [
+         {"name": "patch_size", "title": "Patch size", "kind": "int", "min": 5, "max": 15,
+          "default": 7, "description": "Width in pixels of the patches copied from around the hole"},
+         {"name": "seed", "title": "Seed", "kind": "seed", "default": 0,
+          "description": "Seed of the randomised patch search (0: random)"},
+         {"name": "method", "title": "Method", "kind": "choice", "default": "patchmatch",
+          "options": ["patchmatch", "model"], "description": "patchmatch or the MI-GAN model"}]},
+    {"id": "invert", "title": "Invert colours", "category": "Color",
+     "description": "Inverts red, green and blue by the given amount; alpha is kept.",
+     "mask": "optional", "min_references": 0, "max_references": 0, "output_scale": 1,
+     "flags": ["tileable", "deterministic", "composite_through_mask"],
+     "params": [{"name": "amount", "title": "Amount", "kind": "float", "min": 0.0, "max": 1.0,
+                 "step": 0.05, "default": 1.0, "description": "How far to invert"}]},
+    {"id": "match-look", "title": "Match look", "category": "Color",
+     "description": "Transfers the reference images' colour mood", "mask": "optional",
+     "min_references": 1, "max_references": 8, "output_scale": 1,
+     "flags": ["deterministic", "composite_through_mask"],
+     "params": [
+         {"name": "strength", "title": "Strength", "kind": "float", "min": 0.0, "max": 1.0,
+          "step": 0.05, "default": 1.0, "description": "How far to move towards the look"},
+         {"name": "space", "title": "Colour space", "kind": "choice", "default": "lab",
+          "options": ["lab", "oklab"], "description": "lab or oklab"}]},
+    {"id": "colorize-scribbles", "title": "Colorize from scribbles", "category": "Color",
+     "description": "Colours the image from strokes painted on a reference layer",
+     "mask": "ignored", "min_references": 1, "max_references": 1, "output_scale": 1,
+     "flags": ["deterministic", "aligned_references"], "params": []},
+    {"id": "upscale-2x", "title": "Upscale \u00d72", "category": "Enhance",
+     "description": "Enlarges twice with a super-resolution model", "mask": "ignored",
+     "min_references": 0, "max_references": 0, "output_scale": 2,
+     "flags": ["tileable", "deterministic"],
+     "params": [{"name": "model", "title": "Model", "kind": "choice", "default": "swin2sr-x2",
+                 "options": ["swin2sr-x2", "realesr-general-x4v3"], "description": "Model"}]},
+    {"id": "upscale-4x", "title": "Upscale \u00d74", "category": "Enhance",
+     "description": "Enlarges four times with a super-resolution model", "mask": "ignored",
+     "min_references": 0, "max_references": 0, "output_scale": 4,
+     "flags": ["tileable", "deterministic"],
+     "params": [{"name": "model", "title": "Model", "kind": "choice",
+                 "default": "realesr-general-x4v3",
+                 "options": ["realesr-general-x4v3", "realesrgan-x4plus"], "description": "Model"}]},
+    {"id": "fix-low-light", "title": "Fix low light", "category": "Enhance",
+     "description": "Brightens an underexposed photo", "mask": "ignored",
+     "min_references": 0, "max_references": 0, "output_scale": 1, "flags": ["deterministic"],
+     "params": [
+         {"name": "model", "title": "Model", "kind": "choice", "default": "llie-semantic-guided",
+          "options": ["llie-semantic-guided", "tbefn", "uretinex"], "description": "Model"},
+         {"name": "strength", "title": "Strength", "kind": "float", "min": 0.0, "max": 1.0,
+          "step": 0.05, "default": 1.0, "description": "How much of the enhancement to apply"},
+         {"name": "exposure", "title": "Exposure", "kind": "float", "min": 3.0, "max": 5.0,
+          "step": 0.1, "default": 5.0, "description": "Target exposure ratio (uretinex only)"}]},
+]
+
+
+def identifier(text: str) -> str:
+    """A GIMP identifier (procedure or argument name): lower case letters, digits and '-'."""
+    s = re.sub(r"[^a-z0-9-]+", "-", str(text).lower()).strip("-")
+    s = re.sub(r"-{2,}", "-", s)
+    if not s or not s[0].isalpha():
+        s = "x-" + s
+    return s
+
+
+def proc_name(op_id: str) -> str:
+    return PROC_PREFIX + identifier(op_id)
+
+
+def menu_path(op: dict) -> str:
+    cat = str(op.get("category") or "Other").replace("/", "-").strip() or "Other"
+    return f"{MENU_ROOT}/{cat}"
+
+
+def arg_name(param_name: str) -> str:
+    """The GIMP argument for a daemon parameter ("patch_size" -> "patch-size")."""
+    name = identifier(param_name)
+    # Never collide with the arguments this adapter adds itself.
+    if name in (ARG_GROW, ARG_FEATHER, ARG_INVERT, ARG_MARGIN, "run-mode", "image", "drawables",
+                "num-drawables") or name.startswith(ARG_REFERENCE):
+        name = "op-" + name
+    return name
+
+
+def is_remove_background(op: dict) -> bool:
+    return op.get("id") == "remove-background"
+
+
+def argument_specs(op: dict) -> list[dict]:
+    """The GIMP arguments of an operation's procedure, in dialog order.
+
+    Each spec: {"arg", "kind" (int|double|boolean|choice|drawable), "nick", "blurb", "default",
+    "min", "max", "options" [(id, label, help)], "param" (daemon name or None), "role"}.
+    """
+    specs: list[dict] = []
+    rb = is_remove_background(op)
+    for p in op.get("params") or []:
+        kind = p.get("kind")
+        name = str(p.get("name"))
+        base = {"arg": arg_name(name), "param": name, "role": "param",
+                "nick": str(p.get("title") or name), "blurb": str(p.get("description") or "")}
+        if rb and name == "output":
+            continue  # replaced by the adapter's own output choice below
+        if kind == "int":
+            lo, hi = int(p.get("min", -2**31)), int(p.get("max", 2**31 - 1))
+            lo, hi = max(lo, -2**31), min(hi, 2**31 - 1)
+            specs.append({**base, "kind": "int", "min": lo, "max": hi,
+                          "default": min(max(int(p.get("default", lo)), lo), hi)})
+        elif kind == "float":
+            lo, hi = float(p.get("min", -1e9)), float(p.get("max", 1e9))
+            specs.append({**base, "kind": "double", "min": lo, "max": hi,
+                          "default": min(max(float(p.get("default", lo)), lo), hi)})
+        elif kind == "bool":
+            specs.append({**base, "kind": "boolean", "default": bool(p.get("default", False))})
+        elif kind == "choice":
+            options = [str(o) for o in p.get("options") or []]
+            if not options:
+                continue
+            default = str(p.get("default", options[0]))
+            specs.append({**base, "kind": "choice", "default": default if default in options
+                          else options[0], "options": [(o, o, "") for o in options]})
+        elif kind == "seed":
+            specs.append({**base, "kind": "int", "min": 0, "max": SEED_MAX, "default": 0,
+                          "blurb": (base["blurb"] + " (0: a new random seed)").strip(),
+                          "role": "seed"})
+        # Unknown kinds are left out: the daemon uses their defaults.
+    if rb:
+        specs.append({"arg": ARG_OUTPUT, "param": None, "role": "output", "kind": "choice",
+                      "nick": "Output", "default": "alpha", "options": RB_OUTPUTS,
+                      "blurb": "alpha: transparency in the layer; layer-mask: an opaque layer "
+                               "with a layer mask; gray-mask: the mask as a gray layer"})
+    max_refs = int(op.get("max_references") or 0)
+    for i in range(min(max_refs, MAX_REFERENCE_ARGS)):
+        aligned = "aligned_references" in (op.get("flags") or [])
+        specs.append({"arg": ARG_REFERENCE if i == 0 else f"{ARG_REFERENCE}-{i + 1}",
+                      "param": None, "role": "reference", "kind": "drawable",
+                      "nick": "Reference" if i == 0 else f"Reference {i + 1}",
+                      "blurb": ("A layer of this image, painted in place (same size)" if aligned
+                                else "A layer whose look to use (any image)")
+                      + (" (required)" if i < int(op.get("min_references") or 0) else "")})
+    specs += [
+        {"arg": ARG_GROW, "param": None, "role": "modifier", "kind": "int", "min": -1024,
+         "max": 1024, "default": 0, "nick": "Grow selection",
+         "blurb": "Pixels to grow the selection by before running (negative shrinks)"},
+        {"arg": ARG_FEATHER, "param": None, "role": "modifier", "kind": "double", "min": 0.0,
+         "max": 1024.0, "default": 0.0, "nick": "Feather selection",
+         "blurb": "Feather radius in pixels applied to the selection"},
+        {"arg": ARG_INVERT, "param": None, "role": "modifier", "kind": "boolean",
+         "default": False, "nick": "Invert selection",
+         "blurb": "Work outside the selection instead of inside it"},
+        {"arg": ARG_MARGIN, "param": None, "role": "modifier", "kind": "int", "min": 0,
+         "max": 4096, "default": 64, "nick": "Context margin",
+         "blurb": "Pixels of surroundings around the selection the operation sees"},
+    ]
+    return specs
+
+
+def collect_request(op: dict, values: dict) -> dict:
+    """Daemon request pieces from the procedure's argument values (keyed by GIMP argument name).
+
+    Returns {"params", "mask_modifiers", "context_margin", "output"}.
+    """
+    params: dict = {}
+    for s in argument_specs(op):
+        if s["role"] in ("param", "seed") and s["arg"] in values:
+            v = values[s["arg"]]
+            if s["kind"] == "int":
+                v = int(v)
+            elif s["kind"] == "double":
+                v = float(v)
+            elif s["kind"] == "boolean":
+                v = bool(v)
+            else:
+                v = str(v)
+            params[s["param"]] = v
+    output = str(values.get(ARG_OUTPUT, "alpha")) if is_remove_background(op) else None
+    if output is not None:
+        params["output"] = "mask" if output == "gray-mask" else "cutout"
+    mods = {"grow": int(values.get(ARG_GROW, 0) or 0),
+            "feather": float(values.get(ARG_FEATHER, 0.0) or 0.0),
+            "invert": bool(values.get(ARG_INVERT, False))}
+    return {"params": params, "mask_modifiers": mods,
+            "context_margin": int(values.get(ARG_MARGIN, 64)), "output": output}
+
+
+def parse_params_json(text: str) -> dict:
+    """The batch procedure's params argument: a JSON object ("" means none)."""
+    text = (text or "").strip()
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"params is not valid JSON ({e.msg} at character {e.pos}): {text!r}")
+    if not isinstance(value, dict):
+        raise ValueError(f"params must be a JSON object like {{\"amount\": 0.5}}, got {text!r}")
+    return value
+
+
+# --------------------------------------------------------------------------- pixel formats
+# Every precision is exchanged in its sRGB-encoded ("R'G'B'A") variant: the models and the
+# classic operations work on perceptual values, and GEGL converts from the layer's own storage
+# (linear or not, any colour space) on the way in and back on the way out.
+def formats_for_precision(precision_name: str) -> tuple[str, str, str, str]:
+    """(babl RGBA format, protocol format, babl mask format, protocol mask format)."""
+    p = precision_name.upper()
+    if "U8" in p:
+        return "R'G'B'A u8", "rgba8", "Y u8", "gray8"
+    if "U16" in p:
+        return "R'G'B'A u16", "rgba16", "Y float", "gray32f"
+    return "R'G'B'A float", "rgba32f", "Y float", "gray32f"
+
+
+BATCH_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".xcf", ".bmp")
+
+
+def batch_inputs(folder: str) -> list[str]:
+    """The image files of a folder that the batch procedure processes, sorted."""
+    return sorted(os.path.join(folder, n) for n in os.listdir(folder)
+                  if n.lower().endswith(BATCH_EXTENSIONS)
+                  and os.path.isfile(os.path.join(folder, n)))
+
+
+def batch_output(in_path: str, out_folder: str) -> str:
+    stem = os.path.splitext(os.path.basename(in_path))[0]
+    return os.path.join(out_folder, stem + ".png")
+
+
+# --------------------------------------------------------------------------- capabilities cache
+def cache_path(config_dir: str) -> str:
+    return os.path.join(config_dir, "easel", CACHE_NAME)
+
+
+def write_cache(config_dir: str, operations: list[dict], server: str | None) -> None:
+    path = cache_path(config_dir)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".capabilities.")
+    with os.fdopen(fd, "w") as f:
+        json.dump({"server": server, "operations": operations}, f, indent=1)
+    os.replace(tmp, path)
+
+
+def read_cache(config_dir: str) -> list[dict] | None:
+    try:
+        with open(cache_path(config_dir)) as f:
+            ops = json.load(f).get("operations")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(ops, list) or not all(isinstance(o, dict) and o.get("id") for o in ops):
+        return None
+    return ops
+
+
+def usable(op: dict) -> bool:
+    """Whether a procedure can be registered for the operation."""
+    return bool(op.get("id")) and isinstance(op.get("params", []), list)
+
+
+def clamp_progress(fraction: float) -> float:
+    if not math.isfinite(fraction):
+        return 0.0
+    return min(max(fraction, 0.0), 1.0)

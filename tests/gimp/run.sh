@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# GIMP adapter tests inside real GIMP 3: builds (once, reused) a Debian 13 chroot holding GIMP 3
+# (Debian 12 has only 2.10), installs the plug-in with adapters/gimp/install.sh into a fresh HOME,
+# starts the real daemon outside the chroot (its socket folder is bind-mounted in at the same
+# path), and runs gimp-console-3.0 in batch mode with tests/gimp/batch_tests.py; then checks
+# registration from the cache and from the built-in list with the daemon stopped. Judged by the
+# results files the tests write; ends with "N passed, M failed", non-zero on failure. Root only.
+#
+# Environment: EASELD (default target/debug/easeld), EASEL_GIMP_CHROOT (default
+# /opt/easel-gimp-trixie), EASEL_GIMP_KEEP=1 keeps the work folder.
+set -u
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+HERE="$REPO/tests/gimp"
+EASELD=${EASELD:-$REPO/target/debug/easeld}
+MISBEHAVE="$(dirname "$EASELD")/libeasel_testing_misbehave.so"
+PHOTOS=${EASEL_PHOTOS:-$REPO/../shared/fixtures/photos}
+MODELS=${EASEL_MODELS:-$REPO/../shared/models}
+ROOT=${EASEL_GIMP_CHROOT:-/opt/easel-gimp-trixie}
+
+PASSED=0
+FAILED=0
+FAILURES=()
+pass() { PASSED=$((PASSED + 1)); }
+fail() { FAILED=$((FAILED + 1)); FAILURES+=("$1"); echo "FAIL $1"; }
+finish() {
+    for f in "${FAILURES[@]+"${FAILURES[@]}"}"; do echo "  failed: $f"; done
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+    exit $?
+}
+
+[ "$(id -u)" = 0 ] || { fail "run.sh needs root (debootstrap, chroot, mounts)"; finish; }
+[ -x "$EASELD" ] || { fail "easeld not found at $EASELD (cargo build --workspace)"; finish; }
+[ -e "$MISBEHAVE" ] || { fail "$MISBEHAVE not built"; finish; }
+
+# ---------------------------------------------------------------------------------- chroot
+echo "== GIMP 3 chroot at $ROOT"
+t0=$(date +%s)
+if timeout 2400 "$HERE/chroot.sh" build "$ROOT" > /tmp/easel-gimp-chroot.log 2>&1; then
+    pass
+    echo "   ready after $(( $(date +%s) - t0 )) s: $(tail -2 /tmp/easel-gimp-chroot.log | head -1)"
+else
+    tail -30 /tmp/easel-gimp-chroot.log
+    fail "building the GIMP 3 chroot (log: /tmp/easel-gimp-chroot.log)"; finish
+fi
+
+WORK=$(mktemp -d /tmp/easel-gimp-test.XXXXXX)
+chmod 755 "$WORK"
+MOUNTS=()
+DPID=""
+cleanup() {
+    if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
+        kill -TERM "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null
+    fi
+    local i
+    for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
+        umount "${MOUNTS[$i]}" 2>/dev/null || umount -l "${MOUNTS[$i]}" 2>/dev/null
+    done
+    if [ "${EASEL_GIMP_KEEP:-0}" = 1 ]; then echo "work folder kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+bind() {  # bind SRC (outside) to the same path inside the chroot
+    mkdir -p "$ROOT$1"
+    if mountpoint -q "$ROOT$1"; then return 0; fi  # another run holds it; it unmounts its own
+    mount --bind "$1" "$ROOT$1" && MOUNTS+=("$ROOT$1")
+}
+for m in /proc /sys /dev /dev/shm "$WORK"; do
+    bind "$m" || { fail "bind-mounting $m into the chroot"; finish; }
+done
+
+export HOME_IN="$WORK/home"
+mkdir -p "$HOME_IN/.config/GIMP/3.0/plug-ins" "$WORK/plugins" "$WORK/photos" "$WORK/run"
+mkdir -m 700 "$WORK/runtime"
+chmod 700 "$WORK/run"
+cp "$PHOTOS/car-1.jpg" "$PHOTOS/chelsea.png" "$PHOTOS/coffee.png" "$WORK/photos/"
+cp "$HERE/batch_tests.py" "$HERE/registration_tests.py" "$WORK/"
+ln -s "$MISBEHAVE" "$WORK/plugins/"
+SOCK="$WORK/run/easeld.sock"
+cat > "$WORK/easeld.toml" <<TOML
+socket = "$SOCK"
+plugin_dirs = ["$WORK/plugins"]
+model_dirs = ["$MODELS"]
+TOML
+
+echo "== installing the plug-in with adapters/gimp/install.sh"
+PLUGDIR="$HOME_IN/.config/GIMP/3.0/plug-ins"
+if "$REPO/adapters/gimp/install.sh" "$PLUGDIR" >/dev/null \
+        && [ -x "$PLUGDIR/easel-gimp/easel-gimp.py" ] \
+        && [ -f "$PLUGDIR/easel-gimp/easel_client/client.py" ]; then
+    pass
+else
+    fail "install.sh puts easel-gimp (with easel_client inside) into the plug-ins folder"; finish
+fi
+
+echo "== unit tests of the plug-in's schema mapping (the chroot's Python)"
+cp "$HERE/test_ops.py" "$WORK/"
+ulog="$WORK/unit.log"
+timeout 120 chroot "$ROOT" env -i PATH=/usr/bin:/bin PYTHONPATH="$PLUGDIR/easel-gimp:$WORK" \
+    python3 -m unittest -v test_ops >"$ulog" 2>&1
+up=$(grep -c '\.\.\. ok$' "$ulog")
+uf=$(grep -cE '\.\.\. (FAIL|ERROR)$' "$ulog")
+PASSED=$((PASSED + up))
+if [ "$uf" -gt 0 ] || [ "$up" -eq 0 ]; then
+    FAILED=$((FAILED + (uf > 0 ? uf : 1))); FAILURES+=("test_ops.py"); tail -30 "$ulog"
+fi
+echo "   $up passed, $uf failed"
+
+echo "== starting easeld outside the chroot"
+"$EASELD" --config "$WORK/easeld.toml" >"$WORK/easeld.log" 2>&1 &
+DPID=$!
+for _ in $(seq 200); do [ -S "$SOCK" ] && break; sleep 0.05; done
+[ -S "$SOCK" ] && pass || { fail "easeld did not create $SOCK"; tail -20 "$WORK/easeld.log"; finish; }
+
+# gimp LABEL SCRIPT RESULTS [ENV...]: one gimp-console-3.0 batch run inside the chroot
+gimp_run() {
+    local label=$1 script=$2 results=$3; shift 3
+    local t0 rc
+    t0=$(date +%s)
+    timeout -k 10 600 chroot "$ROOT" env -i PATH=/usr/bin:/bin HOME="$HOME_IN" \
+        XDG_RUNTIME_DIR="$WORK/runtime" LANG=C.UTF-8 EASEL_SOCKET="$SOCK" \
+        EASEL_GIMP_RESULTS="$results" EASEL_PHOTOS="$WORK/photos" EASEL_GIMP_WORK="$WORK" \
+        EASEL_GIMP_PLUGIN_DIR="$PLUGDIR/easel-gimp" EASEL_GIMP_TRACE="$WORK/$label.trace" "$@" \
+        gimp-console-3.0 -i --quit --batch-interpreter=python-fu-eval \
+        -b "exec(open('$script').read())" >"$WORK/$label.log" 2>&1
+    rc=$?
+    echo "   gimp-console-3.0 ($label) exited $rc after $(( $(date +%s) - t0 )) s"
+    [ "$rc" -eq 124 ] && fail "$label: GIMP timed out"
+    return 0
+}
+
+# judge RESULTS.json LABEL: adds its checks to the totals (judged with the chroot's Python)
+judge() {
+    local out
+    if [ ! -s "$1" ]; then fail "$2: no results file ($1)"; tail -40 "$WORK/$2.log"; return; fi
+    out=$(chroot "$ROOT" python3 - "$1" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+checks = d.get("checks", [])
+print(sum(c["ok"] for c in checks), sum(not c["ok"] for c in checks), int(bool(d.get("info", {}).get("done"))))
+for c in checks:
+    if not c["ok"]:
+        print("FAILED\t" + c["name"] + "\t" + c.get("detail", "").replace("\n", " | ")[:800])
+for k, v in d.get("timings_ms", {}).items():
+    print(f"TIMING\t{k}\t{v}")
+PYEOF
+) || { fail "$2: unreadable results file"; return; }
+    local counts p f done
+    read -r p f done <<<"$(echo "$out" | head -1)"
+    PASSED=$((PASSED + p))
+    while IFS=$'\t' read -r kind name detail; do
+        case "$kind" in
+            FAILED) FAILED=$((FAILED + 1)); FAILURES+=("$2: $name"); echo "FAIL $2: $name: $detail" ;;
+            TIMING) echo "   time: $name: $detail ms" ;;
+        esac
+    done < <(echo "$out" | tail -n +2)
+    echo "   $2: $p passed, $f failed"
+    [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && fail "$2: no checks ran"
+    [ "$done" = 1 ] || { fail "$2: the test script did not finish"; tail -30 "$WORK/$2.log"; }
+}
+
+echo "== GIMP 3 batch mode: the Easel procedures on real photos with the real daemon"
+gimp_run main "$WORK/batch_tests.py" "$WORK/main.json"
+judge "$WORK/main.json" main
+sleep 0.5
+if kill -0 "$DPID" 2>/dev/null; then
+    fail "easeld still running after the test asked it to shut down"
+else
+    pass; wait "$DPID" 2>/dev/null; DPID=""
+fi
+
+echo "== registering without a daemon: from the cached capabilities, then from the built-in list"
+rm -f "$HOME_IN/.config/GIMP/3.0/pluginrc"   # makes GIMP query the plug-in again
+gimp_run cache "$WORK/registration_tests.py" "$WORK/cache.json" EASEL_GIMP_EXPECT=cache
+judge "$WORK/cache.json" cache
+rm -f "$HOME_IN/.config/GIMP/3.0/pluginrc" "$HOME_IN/.config/GIMP/3.0/easel/capabilities.json"
+gimp_run builtin "$WORK/registration_tests.py" "$WORK/builtin.json" EASEL_GIMP_EXPECT=built-in
+judge "$WORK/builtin.json" builtin
+
+finish

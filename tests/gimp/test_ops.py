@@ -1,0 +1,121 @@
+"""Unit tests of easel_gimp_ops (the plug-in's GIMP-free half): schema -> GIMP arguments, the
+request built from argument values, formats, the capabilities cache and the batch helpers."""
+
+import json
+import os
+import tempfile
+import unittest
+
+import easel_gimp_ops as ops
+
+OP = {"id": "remove-object", "title": "Remove object", "category": "Retouch", "mask": "required",
+      "max_references": 0, "flags": [],
+      "params": [{"name": "patch_size", "kind": "int", "min": 5, "max": 15, "default": 7,
+                  "title": "Patch size"},
+                 {"name": "seed", "kind": "seed", "default": 0},
+                 {"name": "method", "kind": "choice", "options": ["patchmatch", "model"],
+                  "default": "patchmatch"},
+                 {"name": "strength", "kind": "float", "min": 0.0, "max": 1.0, "default": 0.5},
+                 {"name": "fast", "kind": "bool", "default": True},
+                 {"name": "weird", "kind": "tensor"}]}
+
+
+class Schema(unittest.TestCase):
+    def specs(self, op=OP):
+        return {s["arg"]: s for s in ops.argument_specs(op)}
+
+    def test_kinds_and_ranges(self):
+        s = self.specs()
+        self.assertEqual((s["patch-size"]["kind"], s["patch-size"]["min"], s["patch-size"]["max"],
+                          s["patch-size"]["default"]), ("int", 5, 15, 7))
+        self.assertEqual((s["seed"]["kind"], s["seed"]["min"], s["seed"]["max"]),
+                         ("int", 0, ops.SEED_MAX))
+        self.assertEqual(s["method"]["kind"], "choice")
+        self.assertEqual([o[0] for o in s["method"]["options"]], ["patchmatch", "model"])
+        self.assertEqual(s["strength"]["kind"], "double")
+        self.assertEqual(s["fast"]["kind"], "boolean")
+        self.assertNotIn("weird", s)  # unknown kinds are left to their defaults
+
+    def test_modifiers_on_every_operation(self):
+        for op in ops.FALLBACK_OPERATIONS + [OP]:
+            s = self.specs(op)
+            for a in (ops.ARG_GROW, ops.ARG_FEATHER, ops.ARG_INVERT, ops.ARG_MARGIN):
+                self.assertIn(a, s, op["id"])
+
+    def test_remove_background_output_choice(self):
+        rb = next(o for o in ops.FALLBACK_OPERATIONS if o["id"] == "remove-background")
+        s = self.specs(rb)
+        self.assertEqual([o[0] for o in s["output"]["options"]],
+                         ["alpha", "layer-mask", "gray-mask"])
+        req = ops.collect_request(rb, {"model": "u2netp", "output": "layer-mask"})
+        self.assertEqual(req["params"], {"model": "u2netp", "output": "cutout"})
+        req = ops.collect_request(rb, {"output": "gray-mask"})
+        self.assertEqual(req["params"]["output"], "mask")
+
+    def test_request_from_values(self):
+        req = ops.collect_request(OP, {"patch-size": 9, "seed": 3, "method": "model",
+                                       "strength": 1, "fast": 0, ops.ARG_GROW: -2,
+                                       ops.ARG_FEATHER: 1.5, ops.ARG_INVERT: True,
+                                       ops.ARG_MARGIN: 10})
+        self.assertEqual(req["params"], {"patch_size": 9, "seed": 3, "method": "model",
+                                         "strength": 1.0, "fast": False})
+        self.assertIsInstance(req["params"]["strength"], float)
+        self.assertEqual(req["mask_modifiers"], {"grow": -2, "feather": 1.5, "invert": True})
+        self.assertEqual(req["context_margin"], 10)
+
+    def test_references(self):
+        ml = next(o for o in ops.FALLBACK_OPERATIONS if o["id"] == "match-look")
+        refs = [s["arg"] for s in ops.argument_specs(ml) if s["role"] == "reference"]
+        self.assertEqual(refs, ["reference", "reference-2", "reference-3"])
+
+    def test_identifiers(self):
+        self.assertEqual(ops.proc_name("Upscale_2x!"), "plug-in-easel-upscale-2x")
+        self.assertEqual(ops.arg_name("refine_foreground"), "refine-foreground")
+        self.assertEqual(ops.arg_name("selection_grow"), "op-selection-grow")
+        self.assertEqual(ops.arg_name("2pass"), "x-2pass")
+        self.assertEqual(ops.menu_path({"category": "Color"}), "<Image>/Filters/Easel/Color")
+
+
+class Formats(unittest.TestCase):
+    def test_precisions(self):
+        self.assertEqual(ops.formats_for_precision("U8_NON_LINEAR")[:2], ("R'G'B'A u8", "rgba8"))
+        self.assertEqual(ops.formats_for_precision("U16_LINEAR")[:2], ("R'G'B'A u16", "rgba16"))
+        for p in ("FLOAT_LINEAR", "HALF_NON_LINEAR", "U32_LINEAR", "DOUBLE_PERCEPTUAL"):
+            self.assertEqual(ops.formats_for_precision(p)[1], "rgba32f", p)
+        self.assertEqual(ops.formats_for_precision("U8_LINEAR")[3], "gray8")
+
+
+class CacheAndBatch(unittest.TestCase):
+    def test_cache_round_trip(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.assertIsNone(ops.read_cache(d))
+            ops.write_cache(d, [OP], "easeld/0.1.0")
+            self.assertEqual(ops.read_cache(d), [OP])
+            with open(ops.cache_path(d), "w") as f:
+                f.write("{not json")
+            self.assertIsNone(ops.read_cache(d))
+
+    def test_params_json(self):
+        self.assertEqual(ops.parse_params_json(""), {})
+        self.assertEqual(ops.parse_params_json('{"amount": 0.5}'), {"amount": 0.5})
+        with self.assertRaisesRegex(ValueError, "JSON"):
+            ops.parse_params_json("{oops")
+        with self.assertRaisesRegex(ValueError, "object"):
+            ops.parse_params_json("[1]")
+
+    def test_batch_files(self):
+        with tempfile.TemporaryDirectory() as d:
+            for n in ("b.JPG", "a.png", "notes.txt"):
+                open(os.path.join(d, n), "w").close()
+            os.mkdir(os.path.join(d, "sub.png"))
+            self.assertEqual([os.path.basename(p) for p in ops.batch_inputs(d)],
+                             ["a.png", "b.JPG"])
+            self.assertEqual(ops.batch_output(os.path.join(d, "b.JPG"), "/out"), "/out/b.png")
+
+    def test_progress_clamp(self):
+        self.assertEqual(ops.clamp_progress(float("nan")), 0.0)
+        self.assertEqual(ops.clamp_progress(1.7), 1.0)
+
+
+if __name__ == "__main__":
+    unittest.main()
