@@ -280,6 +280,28 @@ def test_photo_remove_background(r, c):
     doc.close()
 
 
+def test_layer_in_its_own_colour_space(r, c):
+    """A 16-bit layer in an 8-bit document: read as rgba16, the result layer stays 16-bit."""
+    w, h = 24, 16
+    doc, bg = new_doc(w, h, "U8")
+    layer = doc.createNode("deep", "paintlayer")
+    doc.rootNode().addChildNode(layer, bg)
+    layer.setColorSpace("RGBA", "U16", "sRGB-elle-V2-g10.icc")
+    lay = kritadoc.node_layout(layer)
+    src = pattern(lay, w, h, seed=9)
+    layer.setPixelData(src, 0, 0, w, h)
+    img, got = kritadoc.read_image(doc, layer, "layer")
+    r.check("a U16 layer in a U8 document is read as rgba16", got.format == "rgba16"
+            and kritadoc.document_layout(doc).format == "rgba8", (got, kritadoc.document_layout(doc)))
+    with c.run("test-echo", img, result_format=got.format, timeout=60) as res:
+        node = kritadoc.add_result_layer(doc, res.tobytes(), res.x, res.y, res.width, res.height,
+                                         got, res.name, layer)
+    img.data.close()
+    r.check("its result layer is U16 too, with the exact pixels", node.colorDepth() == "U16"
+            and bytes(node.pixelData(0, 0, w, h)) == src, (node.colorModel(), node.colorDepth()))
+    doc.close()
+
+
 def test_unsupported_models(r):
     for model, depth in (("CMYKA", "U8"), ("GRAYA", "U8"), ("LABA", "U16")):
         doc, _ = new_doc(4, 4, depth, model)
@@ -308,7 +330,7 @@ def main(args):
         for t in (test_channel_layouts, test_unsupported_models):
             _guard(results, t, results)
         for t in (test_round_trips, test_invert_twice, test_selection_and_offset,
-                  test_photo_remove_background):
+                  test_layer_in_its_own_colour_space, test_photo_remove_background):
             _guard(results, t, results, c)
     finally:
         if c is not None:

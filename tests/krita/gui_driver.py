@@ -17,8 +17,8 @@ import time
 import traceback
 
 from krita import Krita, Selection
-from PyQt5.QtCore import QEventLoop, Qt
-from PyQt5.QtWidgets import QApplication, QComboBox, QDoubleSpinBox, QSpinBox
+from PyQt5.QtCore import Qt
+from PyQt5.QtWidgets import QComboBox, QDoubleSpinBox, QScrollBar, QSpinBox
 
 PHOTOS = os.environ.get("EASEL_PHOTOS", "/work/shared/fixtures/photos")
 
@@ -40,25 +40,15 @@ class Results:
             json.dump(self.data, f, indent=1)
 
 
-def pump(seconds=0.0):
-    end = time.monotonic() + seconds
-    while True:
-        QApplication.processEvents(QEventLoop.AllEvents, 30)
-        if time.monotonic() >= end:
-            return
-        time.sleep(0.01)
+class Wait:
+    """Yielded by the scenario: the test hook resumes it once ``cond()`` holds or ``timeout``
+    seconds have passed, sending back whether it held. (A yielded number just sleeps.) The
+    scenario returns to Krita's own event loop between steps: Krita updates its layer model
+    and active layer only there, not in a nested processEvents loop.
+    """
 
-
-def wait_for(cond, timeout, on_tick=None):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        QApplication.processEvents(QEventLoop.AllEvents, 30)
-        if on_tick is not None:
-            on_tick()
-        if cond():
-            return True
-        time.sleep(0.01)
-    return bool(cond())
+    def __init__(self, cond, timeout, on_tick=None):
+        self.cond, self.timeout, self.on_tick = cond, timeout, on_tick
 
 
 def layer_names(doc):
@@ -101,11 +91,12 @@ def choose(combo, data):
 
 
 def run(results_path):
+    """The scenario, as a generator the plugin's test hook steps through (see Wait)."""
     r = Results(results_path)
     k = Krita.instance()
     t_start = time.monotonic()
     try:
-        _run(r, k)
+        yield from _run(r, k)
     except Exception:
         r.check("driver ran to the end", False, traceback.format_exc())
     finally:
@@ -155,9 +146,18 @@ def _run(r, k):
     socket_path = Settings.load().socket_path
     docker.show()
     docker.raise_()
+    # The layout of the screenshot, set before a document opens (so it opens fitted): the Easel
+    # docker under the Layers docker, the other dockers out of the way.
+    keep = {"easel_docker", "KisLayerBox"}
+    for d in k.dockers():
+        if d.objectName() not in keep and d.isVisible():
+            d.hide()
     qwin.resizeDocks([docker], [430], Qt.Horizontal)
+    layers = next((d for d in k.dockers() if d.objectName() == "KisLayerBox"), None)
+    if layers is not None:
+        qwin.resizeDocks([layers, docker], [200, 800], Qt.Vertical)
     t0 = time.monotonic()
-    wait_for(lambda: docker.client is not None or docker.last_error, 30)
+    (yield Wait(lambda: docker.client is not None or docker.last_error, 30))
     r.data["timings_ms"]["docker shown -> connected (daemon started)"] = round((time.monotonic() - t0) * 1000)
     started = _started_daemons()
     r.data["daemon_pids"] = [p.pid for p in started]
@@ -188,14 +188,14 @@ def _run(r, k):
     win.addView(doc)
     k.setActiveDocument(doc)
     doc.setBatchmode(True)
-    wait_for(lambda: k.activeDocument() is not None, 10)
+    (yield Wait(lambda: k.activeDocument() is not None, 10))
     doc.waitForDone()
-    pump(0.5)
+    yield 0.5
     W, H = doc.width(), doc.height()
     bg = doc.rootNode().childNodes()[0]
     bg_uid = bg.uniqueId().toString()
     doc.setActiveNode(bg)
-    pump(0.2)
+    yield 0.2
     r.check("photo open and active", (W, H) == (600, 399) and k.activeDocument() is not None
             and doc.activeNode() is not None and doc.activeNode().name() == bg.name(),
             (W, H, doc.activeNode() and doc.activeNode().name()))
@@ -214,8 +214,8 @@ def _run(r, k):
             and docker.cancel_btn.isEnabled() and not docker.run_btn.isEnabled(), docker.status.text())
     r.check("document untouched while the job runs", doc_state(doc) == before)
     progress_seen = set()
-    done = wait_for(lambda: not docker.busy, 180,
-                    on_tick=lambda: progress_seen.add(docker.progress.value()))
+    done = (yield Wait(lambda: not docker.busy, 180,
+                    on_tick=lambda: progress_seen.add(docker.progress.value())))
     r.data["timings_ms"]["remove-background u2netp 600x399, click -> layer"] = round((time.monotonic() - t0) * 1000)
     r.check("remove-background finished", done and not docker.last_error, docker.status.text())
     names = layer_names(doc)
@@ -241,12 +241,12 @@ def _run(r, k):
     # One undo step: undo removes the whole result, redo brings it back.
     after = doc_state(doc)
     k.action("edit_undo").trigger()
-    wait_for(lambda: len(layer_names(doc)) == 1, 10)
+    (yield Wait(lambda: len(layer_names(doc)) == 1, 10))
     doc.waitForDone()
     r.check("one undo removes the result layer and nothing else", doc_state(doc) == before,
             layer_names(doc))
     k.action("edit_redo").trigger()
-    wait_for(lambda: len(layer_names(doc)) == 2, 10)
+    (yield Wait(lambda: len(layer_names(doc)) == 2, 10))
     doc.waitForDone()
     r.check("redo brings it back, pixels and all", doc_state(doc) == after, layer_names(doc))
 
@@ -255,41 +255,39 @@ def _run(r, k):
     if shot:
         bg_node = doc.rootNode().childNodes()[0]
         bg_node.setVisible(False)
-        keep = {"easel_docker", "KisLayerBox"}
-        hidden = [d for d in k.dockers() if d.objectName() not in keep and d.isVisible()]
-        r.data["dockers"] = [d.objectName() for d in k.dockers()]
-        for d in hidden:
-            d.hide()
-        qwin.resizeDocks([docker], [430], Qt.Horizontal)
-        layers = next((d for d in k.dockers() if d.objectName() == "KisLayerBox"), None)
-        if layers is not None:
-            qwin.resizeDocks([layers, docker], [200, 800], Qt.Vertical)
+        # Whole image in view, centred (Krita keeps the zoom and offset of the first geometry).
+        view = win.activeView()
+        if view is not None and view.canvas() is not None:
+            view.canvas().setZoomLevel(1.0)
+        yield 0.3
+        mdi = qwin.centralWidget()
+        for sb in (mdi.findChildren(QScrollBar) if mdi is not None else []):
+            if sb.isVisible() and sb.maximum() > sb.minimum():
+                sb.setValue((sb.minimum() + sb.maximum()) // 2)
         doc.refreshProjection()
         doc.waitForDone()
-        pump(1.0)
+        yield 1.0
         img = qwin.grab().toImage()
-        if img.width() > 1100:
-            img = img.scaledToWidth(1100, Qt.SmoothTransformation)
+        if img.width() > 1000:
+            img = img.scaledToWidth(1000, Qt.SmoothTransformation)
         os.makedirs(os.path.dirname(os.path.abspath(shot)), exist_ok=True)
         saved = img.save(shot, "PNG", 9)
         r.check("screenshot saved", saved and os.path.getsize(shot) > 10000,
                 (shot, os.path.getsize(shot) if saved else None))
         bg_node.setVisible(True)
-        for d in hidden:
-            d.show()
         doc.refreshProjection()
         doc.waitForDone()
-        pump(0.3)
+        yield 0.3
 
     # ------------------------------------------------------------------ remove-object
     bg = node_by_id(doc, bg_uid)
     doc.setActiveNode(bg)
-    pump(0.2)
+    yield 0.2
     hx, hy, hw, hh = 352, 48, 50, 62  # her raised right hand, against the mountains
     sel = Selection()
     sel.select(hx, hy, hw, hh, 255)
     doc.setSelection(sel)
-    pump(0.2)
+    yield 0.2
     r.check("choose remove-object", docker.select_operation("remove-object"))
     set_param(docker, "seed", 1234)
     choose(docker.source_combo, SOURCE_LAYER)
@@ -298,7 +296,7 @@ def _run(r, k):
     t0 = time.monotonic()
     docker.run_btn.click()
     r.check("document untouched while remove-object runs", docker.busy and doc_state(doc) == before)
-    done = wait_for(lambda: not docker.busy, 180)
+    done = (yield Wait(lambda: not docker.busy, 180))
     r.data["timings_ms"]["remove-object 50x62 hole, click -> layer"] = round((time.monotonic() - t0) * 1000)
     r.check("remove-object finished", done and not docker.last_error, docker.status.text())
     names = layer_names(doc)
@@ -330,8 +328,23 @@ def _run(r, k):
     reddish = sum(1 for y in range(hy, hy + hh) for x in range(hx, hx + hw)
                   if out[4 * (y * W + x) + 2] > out[4 * (y * W + x)] + 40)  # BGRA: R much above B
     r.check(f"skin-coloured pixels in the hole after the fill: {reddish}", reddish < hw * hh // 20, reddish)
+    # The canvas shows the fill without the plugin forcing a full refresh (adding the layer
+    # updates its area): where the cutout above it is clear, the projection is the fill.
+    cut = next(n for n in doc.rootNode().childNodes() if n.name() == "Remove background (u2netp)")
+    cut_px = bytes(cut.pixelData(0, 0, W, H))
+    spot = next(((x, y) for y in range(hy, hy + hh) for x in range(hx, hx + hw)
+                 if cut_px[4 * (y * W + x) + 3] == 0
+                 and sum(abs(out[4 * (y * W + x) + c] - bg_pixels[4 * (y * W + x) + c]) for c in range(3)) > 40),
+                None)
+    if spot is not None:
+        px = 4 * (spot[1] * W + spot[0])
+        shows = (yield Wait(lambda: bytes(doc.pixelData(spot[0], spot[1], 1, 1))[:3] == out[px:px + 3], 5))
+        r.check("the canvas (projection) shows the new layer", shows,
+                (spot, bytes(doc.pixelData(spot[0], spot[1], 1, 1)).hex(), out[px:px + 4].hex()))
+    else:
+        r.check("a filled pixel not covered by the cutout, to look at the canvas", False)
     doc.setSelection(Selection())
-    pump(0.2)
+    yield 0.2
 
     # ------------------------------------------------------------------ cancel a slow job
     r.check("choose the slow test-echo", docker.select_operation("test-echo")
@@ -340,13 +353,13 @@ def _run(r, k):
     before = doc_state(doc)
     docker.run_btn.click()
     started = docker.busy
-    wait_for(lambda: docker.progress.value() > 0, 10)
-    pump(0.5)
+    (yield Wait(lambda: docker.progress.value() > 0, 10))
+    yield 0.5
     t0 = time.monotonic()
     docker.cancel_btn.click()
-    done = wait_for(lambda: not docker.busy, 15)
+    done = (yield Wait(lambda: not docker.busy, 15))
     r.data["timings_ms"]["cancel -> docker idle"] = round((time.monotonic() - t0) * 1000)
-    pump(0.5)
+    yield 0.5
     r.check("cancelled job: docker idle again and says so", started and done
             and "Cancelled" in docker.status.text(), docker.status.text())
     r.check("cancelled job: document unchanged", doc_state(doc) == before, layer_names(doc))
@@ -355,13 +368,13 @@ def _run(r, k):
     before = doc_state(doc)
     docker.run_btn.click()
     started = docker.busy
-    wait_for(lambda: docker.progress.value() > 0, 10)
+    (yield Wait(lambda: docker.progress.value() > 0, 10))
     pid = _started_daemons()[-1].pid
     os.kill(pid, signal.SIGKILL)  # the daemon this Krita started (its Popen), by pid
     t0 = time.monotonic()
-    done = wait_for(lambda: not docker.busy, 15)
+    done = (yield Wait(lambda: not docker.busy, 15))
     r.data["timings_ms"]["daemon killed -> docker shows the error"] = round((time.monotonic() - t0) * 1000)
-    pump(0.5)
+    yield 0.5
     text = docker.status.text()
     r.check("daemon killed mid-job: the docker shows the error", started and done
             and "daemon stopped" in text and "not changed" in text, text)
@@ -370,9 +383,9 @@ def _run(r, k):
     # ------------------------------------------------------------------ painted mask + restart
     bg = node_by_id(doc, bg_uid)
     doc.setActiveNode(bg)
-    pump(0.2)
+    yield 0.2
     docker.scribble_btn.click()
-    wait_for(lambda: doc.activeNode() is not None and doc.activeNode().name() == "Easel mask", 3)
+    (yield Wait(lambda: doc.activeNode() is not None and doc.activeNode().name() == "Easel mask", 3))
     scrib = doc.nodeByName("Easel mask")
     act = doc.activeNode()
     r.check("Paint mask adds an \u201cEasel mask\u201d layer above the photo and selects it",
@@ -384,13 +397,13 @@ def _run(r, k):
     sx, sy, sw, sh = 40, 300, 30, 20
     stroke = bytes([0, 0, 255, 255]) * (sw * sh)
     scrib.setPixelData(stroke, sx, sy, sw, sh)
-    pump(0.2)
+    yield 0.2
     r.check("choose invert", docker.select_operation("invert"))
     choose(docker.source_combo, SOURCE_LAYER)
     n_before = len(layer_names(doc))
     t0 = time.monotonic()
     docker.run_btn.click()
-    done = wait_for(lambda: not docker.busy, 60)
+    done = (yield Wait(lambda: not docker.busy, 60))
     r.data["timings_ms"]["restart the daemon + invert through a painted mask"] = round((time.monotonic() - t0) * 1000)
     r.check("after the crash, Run restarts the daemon", done and len(_started_daemons()) == 2
             and not docker.last_status.startswith("The operation failed"), docker.status.text())
@@ -409,8 +422,31 @@ def _run(r, k):
     r.check("inverted under the stroke, unchanged around it",
             all(out[i + c] == 255 - bg_pixels[i + c] for c in range(3))
             and out[j:j + 4] == bg_pixels[j:j + 4])
+
+    # The visible image as the source: the mask layer itself must not be part of it.
+    shown = [n for n in doc.rootNode().childNodes() if n.visible()
+             and n.uniqueId().toString() != bg_uid and n.name() != "Easel mask"]
+    for n in shown:
+        n.setVisible(False)
+    doc.refreshProjection()
+    yield 0.3
+    choose(docker.source_combo, SOURCE_VISIBLE)
+    n_before = len(layer_names(doc))
+    docker.run_btn.click()
+    done = (yield Wait(lambda: not docker.busy, 60))
+    new = [n for n in doc.rootNode().childNodes() if n.name().startswith("Invert") and n.visible()]
+    out = bytes(new[0].pixelData(0, 0, W, H)) if len(new) == 1 else b""
+    scrib = doc.nodeByName("Easel mask")
+    r.check("visible image + painted mask: the stroke's colour is not in the source",
+            done and len(layer_names(doc)) == n_before + 1 and len(out) == 4 * W * H
+            and all(out[i + c] == 255 - bg_pixels[i + c] for c in range(3)),
+            (docker.status.text(), layer_names(doc)))
+    r.check("the mask layer is visible again after the read", scrib.visible())
+    for n in shown:
+        n.setVisible(True)
     scrib.remove()
-    pump(0.2)
+    choose(docker.source_combo, SOURCE_LAYER)
+    yield 0.2
 
     # ------------------------------------------------------------------ references
     ref = doc.createNode("Look", "paintlayer")
@@ -420,10 +456,12 @@ def _run(r, k):
     ref.setPixelData(coffee.pixelData(0, 0, cw, ch), 0, 0, cw, ch)
     coffee.close()
     ref.setVisible(False)
-    doc.rootNode().addChildNode(ref, doc.rootNode().childNodes()[-1])  # on top, hidden
+    top = [n for n in doc.rootNode().childNodes() if not n.type().endswith("mask")][-1]
+    doc.rootNode().addChildNode(ref, top)  # on top, hidden
+    yield 0.3  # Krita makes the new layer active: then go back to the photo
     bg = node_by_id(doc, bg_uid)
     doc.setActiveNode(bg)
-    pump(0.3)
+    yield 0.3
     r.check("choose match-look (takes reference layers)", docker.select_operation("match-look")
             and docker.refs_box.isVisible())
     choose(docker.region_combo, REGION_ALL)
@@ -432,27 +470,27 @@ def _run(r, k):
             [docker.refs_list.item(i).text() for i in range(docker.refs_list.count())])
     n_before = len(layer_names(doc))
     docker.run_btn.click()
-    done = wait_for(lambda: not docker.busy, 60)
+    done = (yield Wait(lambda: not docker.busy, 60))
     names = layer_names(doc)
     r.check("match-look with a reference layer adds its result", done and not docker.last_error
             and len(names) == n_before + 1 and names[1].startswith("Match look"), (docker.status.text(), names))
 
     # ------------------------------------------------------------------ history
     hist = docker.history()
-    r.check("history has this document's four results", len(hist) == 4
-            and docker.history_list.count() == 4, [e["name"] for e in hist])
+    r.check("history has this document's five results", len(hist) == 5
+            and docker.history_list.count() == 5, [e["name"] for e in hist])
     docker.history_list.setCurrentRow(0)  # the cutout
     node = doc.nodeByName("Remove background (u2netp)")
     vis = node.visible()
     docker.compare_btn.click()
-    pump(0.2)
+    yield 0.2
     node = doc.nodeByName("Remove background (u2netp)")
     r.check("Compare toggles the result layer's visibility", node.visible() == (not vis))
     docker.compare_btn.click()
-    pump(0.2)
+    yield 0.2
     n_before = len(layer_names(doc))
     docker.reapply_btn.click()
-    pump(0.3)
+    yield 0.3
     names = layer_names(doc)
     again = [n for n in doc.rootNode().childNodes() if n.name() == "Remove background (u2netp)"]
     r.check("Re-apply adds the result again as a new layer", len(names) == n_before + 1
@@ -463,12 +501,12 @@ def _run(r, k):
     win.addView(cmyk)
     k.setActiveDocument(cmyk)
     cmyk.setBatchmode(True)
-    pump(0.5)
+    yield 0.5
     docker.canvasChanged(None)
     before = doc_state(cmyk)
     docker.select_operation("invert")
     docker.run_btn.click()
-    pump(0.3)
+    yield 0.3
     text = docker.status.text()
     r.check("CMYK document: a clear message, no job, no change", not docker.busy and "CMYK" in text
             and "Convert" in text and doc_state(cmyk) == before, text)

@@ -1,0 +1,61 @@
+"""Easel for Krita: the Easel docker (image operations run by the easeld daemon, results as new
+layers) and an extension with its menu actions.
+
+Registered only inside Krita; the pure modules (`pixels`) import anywhere. With
+EASEL_KRITA_TEST set (a results path) and EASEL_KRITA_TEST_DRIVER (a Python file), the
+extension also runs that driver once the main window exists: the GUI tests in tests/krita.
+"""
+
+__version__ = "0.1.0"
+
+try:
+    from krita import DockWidgetFactory, DockWidgetFactoryBase, Extension, Krita
+except ImportError:  # outside Krita: nothing to register
+    Krita = None
+
+if Krita is not None:
+    import os
+
+    from .docker import DOCKER_ID, EaselDocker
+
+    def find_docker():
+        """The Easel docker of the active window, or None."""
+        for d in Krita.instance().dockers():
+            if d.objectName() == DOCKER_ID or isinstance(d, EaselDocker):
+                return d
+        return None
+
+    class EaselExtension(Extension):
+        """Menu actions (Tools > Scripts): show the docker, paint a mask, repeat the last run."""
+
+        def __init__(self, parent):
+            super().__init__(parent)
+
+        def setup(self):
+            if os.environ.get("EASEL_KRITA_TEST") and os.environ.get("EASEL_KRITA_TEST_DRIVER"):
+                from . import testhook
+                testhook.arm()
+
+        def createActions(self, window):
+            show = window.createAction("easel_show_docker", "Easel: Show Docker", "tools/scripts")
+            show.triggered.connect(self._show)
+            mask = window.createAction("easel_paint_mask", "Easel: Paint a Mask", "tools/scripts")
+            mask.triggered.connect(lambda: self._with_docker(lambda d: d.start_scribble()))
+            again = window.createAction("easel_run_again", "Easel: Run Again", "tools/scripts")
+            again.triggered.connect(lambda: self._with_docker(lambda d: d.run()))
+
+        def _show(self):
+            d = find_docker()
+            if d is not None:
+                d.show()
+                d.raise_()
+
+        def _with_docker(self, fn):
+            d = find_docker()
+            if d is not None:
+                d.show()
+                fn(d)
+
+    Krita.instance().addDockWidgetFactory(
+        DockWidgetFactory(DOCKER_ID, DockWidgetFactoryBase.DockRight, EaselDocker))
+    Krita.instance().addExtension(EaselExtension(Krita.instance()))
