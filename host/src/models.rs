@@ -20,13 +20,16 @@ pub use runtime::find_onnxruntime;
 
 use convert::{ConvertError, Port};
 use easel_sdk::{ModelInfo, Tensor};
-use ort::session::{OutputSelector, RunOptions, Session};
+use ort::session::{RunOptions, Session};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc,
+};
 use std::time::{Instant, SystemTime};
 
 /// A resident session is estimated to take this many times its file's size in memory.
@@ -289,8 +292,23 @@ impl ModelStore {
         inputs: Vec<Tensor>,
         outputs: &[String],
     ) -> Result<Vec<Tensor>, ModelError> {
+        self.run_cancellable(id, inputs, outputs, &AtomicBool::new(false))
+    }
+
+    /// [`ModelStore::run`], stopped inside ONNX Runtime soon after `cancel` turns true (a single
+    /// model call can take seconds; cancellation must not wait for it).
+    pub fn run_cancellable(
+        &self,
+        id: &str,
+        inputs: Vec<Tensor>,
+        outputs: &[String],
+        cancel: &AtomicBool,
+    ) -> Result<Vec<Tensor>, ModelError> {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(ModelError::Cancelled { id: id.to_string() });
+        }
         let loaded = self.load(id)?;
-        let result = loaded.run(inputs, outputs);
+        let result = loaded.run(inputs, outputs, cancel);
         drop(loaded);
         // A model spared earlier because it was running may now go.
         self.evict(&mut self.resident.lock());
@@ -401,7 +419,12 @@ pub fn onnxruntime_loaded_from() -> Option<PathBuf> {
 }
 
 impl Loaded {
-    fn run(&self, inputs: Vec<Tensor>, wanted: &[String]) -> Result<Vec<Tensor>, ModelError> {
+    fn run(
+        &self,
+        inputs: Vec<Tensor>,
+        wanted: &[String],
+        cancel: &AtomicBool,
+    ) -> Result<Vec<Tensor>, ModelError> {
         let bad = |message: String| ModelError::BadInput {
             id: self.id.clone(),
             message,
@@ -460,15 +483,35 @@ impl Loaded {
             id: self.id.clone(),
             source,
         };
-        let selector = names
-            .iter()
-            .fold(OutputSelector::no_default(), |s, n| s.with(n.clone()));
-        let options = RunOptions::new().map_err(inference)?.with_outputs(selector);
+        // Options without selected outputs are Sync, so a watcher thread can terminate the run
+        // when the job is cancelled; unwanted outputs are dropped below.
+        let options = RunOptions::new().map_err(inference)?;
+        let finished = AtomicBool::new(false);
         let raw = {
             let mut session = self.session.lock();
-            let mut out = session
-                .run_with_options(values, &options)
-                .map_err(inference)?;
+            let out = std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    while !finished.load(Ordering::Relaxed) {
+                        if cancel.load(Ordering::Relaxed) {
+                            let _ = options.terminate();
+                            return;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                });
+                let out = session.run_with_options(values, &options);
+                finished.store(true, Ordering::Relaxed);
+                out
+            });
+            let mut out = match out {
+                Ok(out) => out,
+                Err(_) if cancel.load(Ordering::Relaxed) => {
+                    return Err(ModelError::Cancelled {
+                        id: self.id.clone(),
+                    })
+                }
+                Err(e) => return Err(inference(e)),
+            };
             names
                 .iter()
                 .map(|n| {

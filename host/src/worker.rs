@@ -171,9 +171,14 @@ impl HostServices for JobHost<'_> {
         let wanted: Vec<String> = outputs.iter().map(|s| s.to_string()).collect();
         self.store()
             .and_then(|s| {
-                s.run(model_id.as_str(), inputs.into_iter().collect(), &wanted)
-                    .map(RVec::from)
-                    .map_err(|e| PluginError::new(e.kind(), e.to_string()))
+                s.run_cancellable(
+                    model_id.as_str(),
+                    inputs.into_iter().collect(),
+                    &wanted,
+                    self.cancel,
+                )
+                .map(RVec::from)
+                .map_err(|e| PluginError::new(e.kind(), e.to_string()))
             })
             .into()
     }

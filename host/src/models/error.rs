@@ -71,6 +71,9 @@ pub enum ModelError {
     #[error("model `{id}`: {message}")]
     BadInput { id: String, message: String },
 
+    #[error("model `{id}` was stopped: the job was cancelled")]
+    Cancelled { id: String },
+
     #[error("model `{id}` gave an output the store cannot use: {message}")]
     BadOutput { id: String, message: String },
 
@@ -101,6 +104,7 @@ impl ModelError {
             | ModelError::Io { .. } => ErrorKind::Environment,
             // Tensors reach the store from plugin code, which prepares them for the model.
             ModelError::BadInput { .. } => ErrorKind::Plugin,
+            ModelError::Cancelled { .. } => ErrorKind::Cancelled,
         }
     }
 
