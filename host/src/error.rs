@@ -74,31 +74,6 @@ impl Code {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Code> {
-        use Code::*;
-        [
-            BadRequest,
-            UnsupportedProtocol,
-            UnknownOperation,
-            InvalidParams,
-            InvalidImage,
-            InvalidInput,
-            TooLarge,
-            QueueFull,
-            UnknownJob,
-            Cancelled,
-            PluginCrashed,
-            PluginTimeout,
-            PluginMemory,
-            PluginError,
-            ModelError,
-            Environment,
-            Internal,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == s)
-    }
-
     pub fn fault(self) -> Fault {
         match self {
             Code::BadRequest
