@@ -14,7 +14,7 @@ use crate::{
     transport::{self, Frame, InputBytes},
     worker::{RunMessage, WORKER_FD, WORKER_LIMITS},
 };
-use easel_sdk::{ImageView, OperationDescriptor, PixelFormat};
+use easel_sdk::{ErrorKind, ImageView, OperationDescriptor, PixelFormat, PluginError};
 use nix::{
     sys::{
         signal::{kill, Signal},
@@ -596,19 +596,18 @@ impl Slot {
                         ),
                         Some("done") => return Ok((msg, frame)),
                         Some("failed") => {
-                            let kind = msg["kind"].as_str().unwrap_or("plugin");
-                            let message = msg["message"].as_str().unwrap_or("").to_string();
-                            let err = match kind {
-                                "cancelled" => cancelled(),
-                                "invalid_input" => ProtocolError::new(Code::InvalidInput, message),
-                                "model" => ProtocolError::new(Code::ModelError, message),
-                                "limits" => ProtocolError::new(Code::TooLarge, message),
-                                "environment" => ProtocolError::new(Code::Environment, message),
-                                _ => ProtocolError::new(
-                                    Code::PluginError,
-                                    format!("plugin '{}' failed: {message}", self.plugin),
-                                ),
-                            };
+                            // The worker sends the SDK's error kind by name; the mapping to
+                            // protocol codes is ProtocolError::from_plugin's.
+                            let name = msg["kind"].as_str().unwrap_or("plugin");
+                            let kind = PLUGIN_ERROR_KINDS
+                                .into_iter()
+                                .find(|k| k.as_str() == name)
+                                .unwrap_or(ErrorKind::Plugin);
+                            let message = msg["message"].as_str().unwrap_or("");
+                            let err = ProtocolError::from_plugin(
+                                &self.plugin,
+                                &PluginError::new(kind, message),
+                            );
                             return Err(JobEnd::Finished(Err(err)));
                         }
                         _ => {}
@@ -715,6 +714,15 @@ struct RunParts<'a> {
     /// This run's share of the job's progress: (start, span).
     progress: (f64, f64),
 }
+
+const PLUGIN_ERROR_KINDS: [ErrorKind; 6] = [
+    ErrorKind::InvalidInput,
+    ErrorKind::Plugin,
+    ErrorKind::Model,
+    ErrorKind::Limits,
+    ErrorKind::Environment,
+    ErrorKind::Cancelled,
+];
 
 fn cancelled() -> ProtocolError {
     ProtocolError::new(Code::Cancelled, "cancelled by the user")
