@@ -49,6 +49,8 @@ def build(out: str) -> str:
     tmp = out + ".tmp"
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
         z.write(os.path.join(HERE, "easel_krita.desktop"), "easel_krita.desktop")
+        # Krita's importer puts NAME.action into the resource folder's actions/ (shortcuts).
+        z.write(os.path.join(HERE, "easel_krita.action"), "easel_krita.action")
         # Directory entries matter: Krita's importer finds the package by its "easel_krita/" entry.
         for arc, path in _files(PACKAGE, "easel_krita"):
             if path is None:
@@ -71,6 +73,10 @@ def install(zip_path: str, pykrita: str) -> None:
     shutil.rmtree(os.path.join(pykrita, "easel_krita"), ignore_errors=True)
     with zipfile.ZipFile(zip_path) as z:
         z.extractall(pykrita)
+    actions = os.path.join(os.path.dirname(os.path.abspath(pykrita)), "actions")
+    os.makedirs(actions, exist_ok=True)
+    shutil.copy(os.path.join(pykrita, "easel_krita.action"), actions)
+    os.remove(os.path.join(pykrita, "easel_krita.action"))
 
 
 def main() -> None:

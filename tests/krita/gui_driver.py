@@ -17,8 +17,9 @@ import time
 import traceback
 
 from krita import Krita, Selection
-from PyQt5.QtCore import Qt
-from PyQt5.QtWidgets import QComboBox, QDoubleSpinBox, QScrollBar, QSpinBox
+from easel_krita.qt import Qt, QComboBox, QDoubleSpinBox, QSpinBox, QToolButton, QWidget
+from easel_krita.qt import QtWidgets
+QScrollBar = QtWidgets.QScrollBar
 
 PHOTOS = os.environ.get("EASEL_PHOTOS", "/work/shared/fixtures/photos")
 
@@ -141,6 +142,12 @@ def _run(r, k):
         return
     qwin = win.qwindow()
     qwin.resize(1280, 1000)
+    yield 0.5
+    default_w = docker.width()
+    need_w = docker.widget().widget().minimumSizeHint().width()
+    r.data["dock_widths"] = {"default": default_w, "needed": need_w}
+    r.check("the docker fits the default dock column (no horizontal scrolling)",
+            need_w <= max(default_w, 260) and need_w <= 320, (need_w, default_w))
     # The docker connects when it is shown (Krita may show it at start); nothing listened on the
     # fresh runtime folder's socket, so it starts the daemon.
     socket_path = Settings.load().socket_path
@@ -163,6 +170,10 @@ def _run(r, k):
     r.data["daemon_pids"] = [p.pid for p in started]
     r.check("the docker started the daemon and connected", docker.client is not None
             and len(started) == 1, (docker.last_status, len(started)))
+    r.check("the first operation shown needs nothing but a layer (Remove background)",
+            docker.current_operation_id() == "remove-background", docker.current_operation_id())
+    r.check("its description ends with a full stop", docker.op_help.text().endswith("."),
+            docker.op_help.text())
     ops = [docker.op_combo.itemData(i, Qt.UserRole) for i in range(docker.op_combo.count())]
     r.check("operations listed, grouped under category headers",
             {"remove-background", "remove-object", "invert", "match-look", "test-echo"} <= set(ops)
@@ -176,8 +187,9 @@ def _run(r, k):
     docker.settings = Settings(nowhere, "/nonexistent/easeld", "")
     ok = docker.connect_daemon()
     r.check("unreachable daemon: the docker says why (and does not crash)",
-            not ok and "Cannot use the Easel daemon" in docker.status.text()
-            and "/nonexistent/easeld" in docker.status.text() and not docker.run_btn.isEnabled(),
+            not ok and "Daemon" in docker.status.text() and "EASELD" not in docker.status.text()
+            and "/nonexistent/easeld" in docker.status.text() and not docker.run_btn.isEnabled()
+            and docker.daemon_box.isChecked(),
             docker.status.text())
     docker.settings = good
     r.check("reconnects to the running daemon", docker.connect_daemon()
@@ -205,7 +217,7 @@ def _run(r, k):
     r.check("choose remove-background in the list", docker.select_operation("remove-background")
             and docker.current_operation_id() == "remove-background")
     r.check("model parameter set to u2netp in its combo box", set_param(docker, "model", "u2netp"))
-    choose(docker.source_combo, SOURCE_VISIBLE)
+    choose(docker.source_combo, SOURCE_LAYER)
     choose(docker.region_combo, REGION_SELECTION)  # nothing selected: the whole image
     before = doc_state(doc)
     t0 = time.monotonic()
@@ -237,18 +249,29 @@ def _run(r, k):
     r.check("history lists the result", docker.history_list.count() == 1
             and "Remove background" in docker.history_list.item(0).text())
     r.check("status says the layer was added", "Added" in docker.status.text(), docker.status.text())
+    r.check("the cutout is what the user sees: the photo under it is hidden",
+            not bg.visible() and cut.visible(), (bg.visible(), cut.visible()))
+    (yield 0.6)
+    act = doc.activeNode()
+    r.check("the cutout is active (its source is hidden), not some other layer",
+            act is not None and act.name() == "Remove background (u2netp)", act and act.name())
 
     # One undo step: undo removes the whole result, redo brings it back.
     after = doc_state(doc)
     k.action("edit_undo").trigger()
     (yield Wait(lambda: len(layer_names(doc)) == 1, 10))
     doc.waitForDone()
-    r.check("one undo removes the result layer and nothing else", doc_state(doc) == before,
+    (yield Wait(lambda: doc_state(doc) == before, 5))
+    r.check("one undo removes the result layer and shows the photo again", doc_state(doc) == before,
             layer_names(doc))
+    r.check("history drops the undone result", docker.history_list.count() == 0 and not docker.history(),
+            docker.history_list.count())
     k.action("edit_redo").trigger()
     (yield Wait(lambda: len(layer_names(doc)) == 2, 10))
     doc.waitForDone()
+    (yield Wait(lambda: doc_state(doc) == after, 5))
     r.check("redo brings it back, pixels and all", doc_state(doc) == after, layer_names(doc))
+    r.check("...and its history entry", docker.history_list.count() == 1, docker.history_list.count())
 
     # Screenshot: the cutout over Krita's transparency checkerboard, the docker beside it.
     shot = os.environ.get("EASEL_SCREENSHOT")
@@ -289,6 +312,12 @@ def _run(r, k):
     doc.setSelection(sel)
     yield 0.2
     r.check("choose remove-object", docker.select_operation("remove-object"))
+    dice = docker.form.findChild(QToolButton, "easel_dice_seed")
+    r.check("the seed's dice button has an icon", dice is not None and not dice.icon().isNull()
+            and not dice.text().strip())
+    method = docker.form.findChild(QComboBox, "easel_param_method")
+    r.check("choices show titles, not ids", method is not None and method.itemData(0) == "patchmatch"
+            and method.itemText(0) != "patchmatch", method and [method.itemText(i) for i in range(method.count())])
     set_param(docker, "seed", 1234)
     choose(docker.source_combo, SOURCE_LAYER)
     choose(docker.region_combo, REGION_SELECTION)
@@ -399,6 +428,8 @@ def _run(r, k):
     scrib.setPixelData(stroke, sx, sy, sw, sh)
     yield 0.2
     r.check("choose invert", docker.select_operation("invert"))
+    r.check("Region follows the operation: the painted mask for invert, as it is painted",
+            docker.region_combo.currentData() == REGION_PAINTED, docker.region_combo.currentData())
     choose(docker.source_combo, SOURCE_LAYER)
     n_before = len(layer_names(doc))
     t0 = time.monotonic()
@@ -409,9 +440,10 @@ def _run(r, k):
             and not docker.last_status.startswith("The operation failed"), docker.status.text())
     r.data["daemon_pids"] = [p.pid for p in _started_daemons()]
     names = layer_names(doc)
-    r.check("painted-mask result added above the photo (the mask layer is not the source)",
-            len(names) == n_before + 1 and names[1].startswith("Invert"), names)
-    inv = doc.rootNode().childNodes()[1]
+    r.check("painted-mask result added above the mask layer, the mask hidden (the mask layer is not the source)",
+            len(names) == n_before + 1 and names[1] == "Easel mask" and names[2].startswith("Invert")
+            and not doc.nodeByName("Easel mask").visible(), names)
+    inv = doc.rootNode().childNodes()[2]
     ib = inv.bounds()
     r.check("its place: the painted stroke's bounds + 64 px context",
             (ib.x(), ib.y(), ib.width(), ib.height()) == (0, sy - 64, sx + sw + 64, min(H, sy + sh + 64) - (sy - 64)),
@@ -428,6 +460,8 @@ def _run(r, k):
              and n.uniqueId().toString() != bg_uid and n.name() != "Easel mask"]
     for n in shown:
         n.setVisible(False)
+    node_by_id(doc, bg_uid).setVisible(True)
+    doc.nodeByName("Easel mask").setVisible(True)
     doc.refreshProjection()
     yield 0.3
     choose(docker.source_combo, SOURCE_VISIBLE)
@@ -441,7 +475,7 @@ def _run(r, k):
             done and len(layer_names(doc)) == n_before + 1 and len(out) == 4 * W * H
             and all(out[i + c] == 255 - bg_pixels[i + c] for c in range(3)),
             (docker.status.text(), layer_names(doc)))
-    r.check("the mask layer is visible again after the read", scrib.visible())
+    r.check("the mask layer is hidden under its result after the run", not scrib.visible())
     for n in shown:
         n.setVisible(True)
     scrib.remove()
@@ -496,6 +530,23 @@ def _run(r, k):
     r.check("Re-apply adds the result again as a new layer", len(names) == n_before + 1
             and len(again) == 2 and digest(again[0], W, H) == digest(again[1], W, H), names)
 
+    # ------------------------------------------------------------------ Live mode, real strokes
+    yield from _live(r, k, win, docker)
+
+    # ------------------------------------------------------------------ easeld not found
+    docker.socket_edit.setText(os.path.join(os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "nobody", "none.sock"))
+    docker.daemon_edit.setText("/nonexistent/easeld")
+    docker._apply_settings()
+    text = docker.status.text()
+    r.check("easeld not found: the docker points at its own Daemon field and opens it",
+            "Daemon" in text and "EASELD" not in text and "daemon_path" not in text
+            and docker.daemon_box.isChecked() and docker.daemon_edit.isVisible(), text)
+    shot = os.environ.get("EASEL_SCREENSHOT")
+    if shot:
+        yield 0.5
+        img = docker.grab().toImage()
+        img.save(os.path.splitext(shot)[0] + "-not-found.png", "PNG")
+
     # ------------------------------------------------------------------ other colour models
     cmyk = k.createDocument(64, 64, "cmyk", "CMYKA", "U8", "", 72.0)
     win.addView(cmyk)
@@ -512,3 +563,163 @@ def _run(r, k):
             and "Convert" in text and doc_state(cmyk) == before, text)
     cmyk.setModified(False)
     doc.setModified(False)
+
+
+def canvas_widget(qwin):
+    for w in qwin.findChildren(QWidget):
+        if w.metaObject().className() in ("KisOpenGLCanvas2", "KisQPainterCanvas") and w.isVisible():
+            return w
+    return None
+
+
+def xdo(*args):
+    import subprocess
+    return subprocess.Popen(["xdotool", *[str(a) for a in args]])
+
+
+def stroke(qwin, points):
+    """A real brush stroke: X pointer events through xdotool, along points (canvas widget
+    coordinates)."""
+    cw = canvas_widget(qwin)
+    g = [cw.mapToGlobal(cw.rect().topLeft())]
+    ox, oy = g[0].x(), g[0].y()
+    args = ["mousemove", "--sync", ox + points[0][0], oy + points[0][1], "sleep", "0.1", "mousedown", "1"]
+    for (x, y) in points[1:]:
+        args += ["sleep", "0.03", "mousemove", "--sync", ox + x, oy + y]
+    args += ["sleep", "0.1", "mouseup", "1", "sleep", "0.1", "mousemove", "5", "5"]
+    return xdo(*args)
+
+
+def node_alpha_bounds(node, W, H):
+    a = bytes(node.pixelData(0, 0, W, H))[3::4]
+    rows = [y for y in range(H) if a[y * W:(y + 1) * W].strip(b"\0")]
+    if not rows:
+        return None
+    cols = [x for x in range(W) if any(a[y * W + x] for y in rows[::2])]
+    return (min(cols), rows[0], max(cols) - min(cols) + 1, rows[-1] - rows[0] + 1) if cols else None
+
+
+def _live(r, k, win, docker):
+    from easel_krita import kritadoc
+    qwin = win.qwindow()
+    r.check("Live shortcuts come from easel_krita.action",
+            k.action("easel_live") is not None and k.action("easel_live").shortcut().toString() == "Ctrl+Alt+L"
+            and k.action("easel_live_apply").shortcut().toString() == "Ctrl+Alt+Return",
+            k.action("easel_live") and k.action("easel_live").shortcut().toString())
+    doc = k.openDocument(os.path.join(PHOTOS, "girl-1.jpg"))
+    win.addView(doc)
+    k.setActiveDocument(doc)
+    doc.setBatchmode(True)
+    yield 1.0
+    docker.canvasChanged(None)
+    W, H = doc.width(), doc.height()
+    bg = doc.rootNode().childNodes()[0]
+    doc.setActiveNode(bg)
+    yield 0.3
+    view = win.activeView()
+    if view is not None and view.canvas() is not None:
+        view.canvas().setZoomLevel(1.0)
+    yield 0.5
+    r.check("live: choose remove-object", docker.select_operation("remove-object"))
+    set_param(docker, "seed", 77)
+    names0 = layer_names(doc)
+    docker.live_btn.click()
+    ok = (yield Wait(lambda: docker.live is not None and doc.activeNode() is not None
+                     and doc.activeNode().name() == "Easel mask", 5))
+    r.check("Live adds the mask and preview layers and makes the mask active",
+            ok and layer_names(doc) == names0 + ["Easel mask", "Easel preview"],
+            (layer_names(doc), doc.activeNode() and doc.activeNode().name(), docker.status.text()))
+    k.action("KritaShape/KisToolBrush").trigger()
+    yield 0.5
+    cw = canvas_widget(qwin)
+    if not r.check("the canvas widget is there to paint on", cw is not None):
+        return
+    cx, cy = cw.width() // 2, cw.height() // 2
+    live = docker.live
+    # Stroke 1: a short horizontal scribble left of the centre.
+    p = stroke(qwin, [(cx - 150 + 6 * i, cy - 40 + (i % 2) * 6) for i in range(12)])
+    (yield Wait(lambda: p.poll() is not None, 20))
+    t0 = time.monotonic()
+    ok = (yield Wait(lambda: live.updates >= 1 and live.runner is None, 90))
+    r.data["timings_ms"]["live: stroke end -> preview updated (1)"] = round((time.monotonic() - t0) * 1000)
+    mask = doc.nodeByName("Easel mask")
+    prev = doc.nodeByName("Easel preview")
+    m1 = node_alpha_bounds(mask, W, H)
+    r.check("a real brush stroke painted the mask layer", m1 is not None, docker.status.text())
+    r.check("live: the preview updated after stroke 1", ok and live.jobs == 1 and live.painted,
+            (live.jobs, live.updates, docker.status.text()))
+    bgpx = bytes(bg.pixelData(0, 0, W, H))
+    pv = bytes(prev.pixelData(0, 0, W, H))
+    if m1 is not None:
+        x, y, w, h = m1
+        cxm, cym = x + w // 2, y + h // 2
+        i = 4 * (cym * W + cxm)
+        r.check("live: the preview under the stroke holds the filled pixels (opaque, changed)",
+                pv[i + 3] == 255 and sum(abs(pv[i + c] - bgpx[i + c]) for c in range(3)) > 0,
+                (pv[i:i + 4].hex(), bgpx[i:i + 4].hex()))
+        pb = prev.bounds()
+        r.check("live: only the changed region was run (preview bounds near the stroke)",
+                pb.width() <= w + 2 * 8 + 2 and pb.height() <= h + 2 * 8 + 2,
+                ((pb.x(), pb.y(), pb.width(), pb.height()), m1))
+    first_region = bytes(prev.pixelData(*m1)) if m1 else b""
+    # Stroke 2, away from the first: the preview changes in place there, the first region stays.
+    p = stroke(qwin, [(cx + 100 + 6 * i, cy + 60 + (i % 2) * 6) for i in range(12)])
+    (yield Wait(lambda: p.poll() is not None, 20))
+    t0 = time.monotonic()
+    ok = (yield Wait(lambda: live.updates >= 2 and live.runner is None, 90))
+    r.data["timings_ms"]["live: stroke end -> preview updated (2)"] = round((time.monotonic() - t0) * 1000)
+    prev = doc.nodeByName("Easel preview")
+    r.check("live: the same preview layer updated in place after stroke 2",
+            ok and live.jobs == 2 and layer_names(doc).count("Easel preview") == 1
+            and prev.uniqueId().toString() == live.preview_uid, (live.jobs, layer_names(doc)))
+    r.check("live: the first stroke's region is untouched by the second job",
+            m1 is not None and bytes(prev.pixelData(*m1)) == first_region)
+    shot = os.environ.get("EASEL_SCREENSHOT")
+    if shot:
+        yield 0.5
+        img = qwin.grab().toImage()
+        if img.width() > 1000:
+            img = img.scaledToWidth(1000, Qt.TransformationMode.SmoothTransformation)
+        img.save(os.path.splitext(shot)[0] + "-live.png", "PNG", 9)
+    # Apply through its action (Ctrl+Alt+Return): one result layer, one undo step.
+    preview_px = bytes(prev.pixelData(0, 0, W, H))
+    k.action("easel_live_apply").trigger()
+    ok = (yield Wait(lambda: docker.live is None, 10))
+    names = layer_names(doc)
+    res = doc.nodeByName("Remove object (live)")
+    r.check("Apply: the preview becomes a result layer above the (hidden) mask",
+            ok and names == names0 + ["Easel mask", "Remove object (live)"]
+            and not doc.nodeByName("Easel mask").visible(), names)
+    r.check("Apply: the result holds the preview's pixels",
+            res is not None and bytes(res.pixelData(0, 0, W, H)) == preview_px)
+    r.check("Apply: the history lists it", any(e["name"] == "Remove object (live)" for e in docker.history()))
+    k.action("edit_undo").trigger()
+    ok = (yield Wait(lambda: "Remove object (live)" not in layer_names(doc), 10))
+    r.check("Apply is one undo step: undo removes the result, nothing else",
+            ok and layer_names(doc) == names0 + ["Easel mask"], layer_names(doc))
+    k.action("edit_redo").trigger()
+    ok = (yield Wait(lambda: "Remove object (live)" in layer_names(doc), 10))
+    yield 1.0
+    r.check("redo brings the applied result back", ok and layer_names(doc) == names, layer_names(doc))
+    # Discard: a new live session, one stroke, Discard removes the preview.
+    doc.setActiveNode(bg)
+    yield 0.3
+    docker.live_btn.click()
+    (yield Wait(lambda: docker.live is not None, 5))
+    live2 = docker.live
+    r.check("Live starts again", live2 is not None and "Easel preview" in layer_names(doc), layer_names(doc))
+    if live2 is not None:
+        docker.discard_btn.click()
+        yield 0.5
+        r.check("Discard removes the preview and leaves Live mode",
+                docker.live is None and "Easel preview" not in layer_names(doc), layer_names(doc))
+    # Save: the history goes into the .kra.
+    kra = os.path.join(os.environ.get("EASEL_KRITA_WORK", "/tmp"), "live.kra")
+    saved = doc.saveAs(kra)
+    r.check("the document saves as .kra with the Easel history in it", saved and os.path.isfile(kra)
+            and "easel/history" in list(doc.annotationTypes()), (saved, list(doc.annotationTypes())))
+    r.data["kra"] = kra
+    r.data["kra_result_digest"] = hashlib.sha1(preview_px).hexdigest()
+    r.data["kra_history"] = [e["name"] for e in docker.history()]
+    doc.setModified(False)
+    yield 0.3

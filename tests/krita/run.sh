@@ -5,8 +5,12 @@
 # zip and installs it with Krita's own importer into a fresh HOME. Runs are judged by the
 # results files the tests write; ends with "N passed, M failed" and a non-zero status on failure.
 #
+# Then a second Krita run reopens the .kra the first one saved and checks the Easel history in it.
+#
 # Environment: EASELD (default target/debug/easeld), EASEL_KRITA_SCREENSHOT (default
-# docs/images/krita-docker.png; "none" to skip), EASEL_KRITA_KEEP=1 keeps the work folder.
+# target/krita/krita-docker.png, never a tracked file: copy it to docs/images on purpose; "none"
+# to skip), EASEL_KRITA_KEEP=1 keeps the work folder, EASEL_KRITA_ROOT (a chroot holding another
+# Krita, e.g. Debian 13's 5.2 from tests/gimp/chroot.sh krita: the same tests run in it).
 set -u
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -14,7 +18,7 @@ HERE="$REPO/tests/krita"
 EASELD=${EASELD:-$REPO/target/debug/easeld}
 TARGET_DIR=$(dirname "$EASELD")
 MISBEHAVE="$TARGET_DIR/libeasel_testing_misbehave.so"
-SHOT=${EASEL_KRITA_SCREENSHOT:-$REPO/docs/images/krita-docker.png}
+SHOT=${EASEL_KRITA_SCREENSHOT:-$REPO/target/krita/krita-docker.png}
 PHOTOS=${EASEL_PHOTOS:-$REPO/../shared/fixtures/photos}
 MODELS=${EASEL_MODELS:-$REPO/../shared/models}
 PY=/usr/bin/python3   # the system Python: Krita's Python is the same 3.11, with PyQt5 beside it
@@ -38,6 +42,7 @@ command -v krita >/dev/null 2>&1 || need+=(krita)
 command -v kritarunner >/dev/null 2>&1 || need+=(krita)
 command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
 command -v xauth >/dev/null 2>&1 || need+=(xauth)
+command -v xdotool >/dev/null 2>&1 || need+=(xdotool)
 [ -x "$PY" ] && "$PY" -c 'import PyQt5.QtCore, PyQt5.sip' >/dev/null 2>&1 || need+=(python3-pyqt5 python3-sip)
 [ -e /usr/lib/x86_64-linux-gnu/dri/swrast_dri.so ] || [ -e /usr/lib/aarch64-linux-gnu/dri/swrast_dri.so ] \
     || need+=(libgl1-mesa-dri libegl-mesa0)
@@ -45,7 +50,7 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "== installing: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
     timeout 600 apt-get update -qq || { fail "apt-get update"; finish; }
-    timeout 900 apt-get install -y -qq --no-install-recommends krita xvfb xauth python3-pyqt5 \
+    timeout 900 apt-get install -y -qq --no-install-recommends krita xvfb xauth xdotool python3-pyqt5 \
         python3-sip libgl1-mesa-dri libegl-mesa0 >/dev/null || { fail "apt-get install krita"; finish; }
     echo "   installed in $(( $(date +%s) - step_start )) s"
 fi
@@ -62,7 +67,7 @@ ln -s "$MISBEHAVE" "$WORK/plugins/"   # test-echo (slow, with progress) for canc
 XPID=""
 cleanup() {
     # Daemons the tests started (their pids are in the results files), then Xvfb: ours only.
-    for f in "$WORK/api.json" "$WORK/gui.json"; do
+    for f in "$WORK/api.json" "$WORK/gui.json" "$WORK/reopen.json"; do
         [ -f "$f" ] || continue
         for pid in $("$PY" -c 'import json,sys; print(*json.load(open(sys.argv[1])).get("daemon_pids", []))' "$f" 2>/dev/null); do
             kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null
@@ -137,6 +142,35 @@ if [ "$uf" -gt 0 ] || [ "$up" -eq 0 ]; then
 fi
 echo "   $up passed, $uf failed"
 
+# ---------------------------------------------------------------------------------- Qt 5 and 6
+# The Qt-only modules (qt, forms, history) under PyQt5 (the system's, as in Krita 5) and PyQt6
+# (from PyPI into the repository's .venv, as Krita 6 would bring).
+qt_tests() {  # LABEL PYTHON QT
+    local log="$WORK/qt$3.log" up uf
+    QT_QPA_PLATFORM=offscreen EASEL_QT=$3 EASEL_EXPECT_QT=$3 timeout 120 "$2" -m unittest -v \
+        "$HERE/test_qt.py" >"$log" 2>&1
+    up=$(grep -c '\.\.\. ok$' "$log"); uf=$(grep -cE '\.\.\. (FAIL|ERROR)$' "$log")
+    PASSED=$((PASSED + up))
+    if [ "$uf" -gt 0 ] || [ "$up" -eq 0 ]; then
+        FAILED=$((FAILED + (uf > 0 ? uf : 1))); FAILURES+=("test_qt.py under $1"); tail -30 "$log"
+    fi
+    echo "   $1: $up passed, $uf failed"
+}
+echo "== Qt-only modules under PyQt5 and PyQt6"
+qt_tests PyQt5 "$PY" 5
+VENV_PY="$REPO/.venv/bin/python"
+if [ -x "$VENV_PY" ]; then
+    "$VENV_PY" -c 'import PyQt6.QtWidgets' >/dev/null 2>&1 \
+        || timeout 600 "$VENV_PY" -m pip install --quiet --disable-pip-version-check PyQt6 >/dev/null 2>&1
+    if "$VENV_PY" -c 'import PyQt6.QtWidgets' >/dev/null 2>&1; then
+        qt_tests PyQt6 "$VENV_PY" 6
+    else
+        fail "PyQt6 could not be installed into .venv"
+    fi
+else
+    fail "no .venv (run .ci/setup) for the PyQt6 tests"
+fi
+
 # ---------------------------------------------------------------------------------- kritarunner
 echo "== adapter core inside kritarunner, with the real daemon"
 API_SOCK="$XDG_RUNTIME_DIR/api/easeld.sock"
@@ -167,7 +201,7 @@ if [ "$SHOT" = none ]; then SHOT_ENV=""; else SHOT_ENV="$SHOT"; fi
 t0=$(date +%s)
 DISPLAY=":$DISPLAY_NUM" EASEL_SOCKET="$GUI_SOCK" EASELD="$EASELD" EASEL_CONFIG="$WORK/gui.toml" \
     EASEL_PHOTOS="$PHOTOS" EASEL_KRITA_TEST="$WORK/gui.json" \
-    EASEL_KRITA_TEST_DRIVER="$HERE/gui_driver.py" EASEL_SCREENSHOT="$SHOT_ENV" \
+    EASEL_KRITA_TEST_DRIVER="$HERE/gui_driver.py" EASEL_SCREENSHOT="$SHOT_ENV" EASEL_KRITA_WORK="$WORK" \
     timeout -k 10 600 krita --nosplash >"$WORK/gui.log" 2>&1
 rc=$?
 echo "   krita exited $rc after $(( $(date +%s) - t0 )) s"
@@ -175,5 +209,17 @@ echo "   krita exited $rc after $(( $(date +%s) - t0 )) s"
 judge "$WORK/gui.json" "gui"
 [ -s "$WORK/gui.json" ] || tail -40 "$WORK/gui.log"
 [ -n "$SHOT_ENV" ] && [ -s "$SHOT_ENV" ] && echo "   screenshot: $SHOT_ENV ($(stat -c %s "$SHOT_ENV") bytes)"
+
+echo "== Krita GUI again: reopen the saved .kra, the Easel history comes back"
+t0=$(date +%s)
+DISPLAY=":$DISPLAY_NUM" EASEL_SOCKET="$GUI_SOCK" EASELD="$EASELD" EASEL_CONFIG="$WORK/gui.toml" \
+    EASEL_PHOTOS="$PHOTOS" EASEL_KRITA_TEST="$WORK/reopen.json" EASEL_KRITA_FIRST_RESULTS="$WORK/gui.json" \
+    EASEL_KRITA_TEST_DRIVER="$HERE/gui_reopen.py" \
+    timeout -k 10 300 krita --nosplash >"$WORK/reopen.log" 2>&1
+rc=$?
+echo "   krita exited $rc after $(( $(date +%s) - t0 )) s"
+[ "$rc" -eq 124 ] && fail "krita reopen run timed out"
+judge "$WORK/reopen.json" "reopen"
+[ -s "$WORK/reopen.json" ] || tail -40 "$WORK/reopen.log"
 
 finish

@@ -43,6 +43,15 @@ if Krita is not None:
             mask.triggered.connect(lambda: self._with_docker(lambda d: d.start_scribble()))
             again = window.createAction("easel_run_again", "Easel: Run Again", "tools/scripts")
             again.triggered.connect(lambda: self._with_docker(lambda d: d.run()))
+            # Shortcuts come from easel_krita.action (Settings > Configure Krita > Shortcuts).
+            live = window.createAction("easel_live", "Easel: Live Mode", "tools/scripts")
+            live.triggered.connect(lambda: self._with_docker(lambda d: d.toggle_live()))
+            apply_ = window.createAction("easel_live_apply", "Easel: Apply Live Preview",
+                                         "tools/scripts")
+            apply_.triggered.connect(lambda: self._with_docker(lambda d: d.live_apply()))
+            discard = window.createAction("easel_live_discard", "Easel: Discard Live Preview",
+                                          "tools/scripts")
+            discard.triggered.connect(lambda: self._with_docker(lambda d: d.live_discard()))
 
         def _show(self):
             d = find_docker()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from PyQt5.QtCore import QObject, QTimer, pyqtSignal
+from .qt import QObject, QTimer, pyqtSignal
 
 try:  # the bundled copy inside the installed plugin, else the one on sys.path (development)
     from .easel_client import Client, DaemonUnavailable, EaselError

@@ -23,6 +23,10 @@ __all__ = ["AdapterError", "UnsupportedColorSpace", "SCRIBBLE_LAYER", "document_
 
 #: The paint layer whose alpha is the mask in scribble mode.
 SCRIBBLE_LAYER = "Easel mask"
+#: The layer Live mode shows its results on, updated in place.
+PREVIEW_LAYER = "Easel preview"
+#: Helper layers: never a source, never a reference.
+HELPER_LAYERS = (SCRIBBLE_LAYER, PREVIEW_LAYER)
 
 
 class AdapterError(Exception):
@@ -151,14 +155,33 @@ def find_scribble_layer(doc):
 
 
 def ensure_scribble_layer(doc, above=None):
-    """The "Easel mask" paint layer, created (one undo step) above ``above`` if missing."""
+    """The "Easel mask" paint layer, created (one undo step) above ``above`` if missing, and
+    shown (a result made from it hides it)."""
     node = find_scribble_layer(doc)
     if node is None:
         node = doc.createNode(SCRIBBLE_LAYER, "paintlayer")
         node.setOpacity(128)  # see what is under the strokes
         parent, anchor = result_target(doc, above)
         parent.addChildNode(node, anchor)
+    elif not node.visible():
+        node.setVisible(True)
     doc.setActiveNode(node)
+    return node
+
+
+def find_layer(doc, name: str):
+    for n in walk_layers(doc):
+        if n.name() == name and n.type() == "paintlayer":
+            return n
+    return None
+
+
+def add_krita_layer(doc, raw, x: int, y: int, width: int, height: int, name: str, above=None):
+    """Adds Krita-native pixels as a new paint layer above ``above``: one undo step."""
+    node = doc.createNode(name, "paintlayer")
+    node.setPixelData(raw, x, y, width, height)
+    parent, anchor = result_target(doc, above)
+    parent.addChildNode(node, anchor)
     return node
 
 

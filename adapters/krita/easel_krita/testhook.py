@@ -21,7 +21,7 @@ import time
 import traceback
 
 from krita import Krita
-from PyQt5.QtCore import QTimer
+from .qt import QTimer
 
 _armed = False
 _stepper = None

@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 from . import daemon as _daemon
 from .errors import DaemonUnavailable, EaselError, ProtocolError
 from .framing import MAX_FDS, ConnectionClosed, encode_json, recv_frame, send_frame
-from .images import FORMATS, Image, SharedBuffer, bytes_per_pixel
+from .images import FORMATS, OPTIONAL_FORMATS, Image, SharedBuffer, bytes_per_pixel
 
 __all__ = ["Client", "Result", "Stream", "StreamFrame", "FrameDropped", "FrameError",
            "PROTOCOL_VERSION", "CLIENT_NAME"]
@@ -537,7 +537,8 @@ class Client:
                result_format: str | None = None, name: str | None = None,
                transfer: str | None = None) -> int:
         """Queues an operation and returns the job id; `wait` gets its result."""
-        if result_format is not None and result_format not in FORMATS:
+        if result_format is not None and result_format not in FORMATS and not (
+                result_format in OPTIONAL_FORMATS and result_format in self.server_features):
             raise ValueError(f"unknown result_format {result_format!r}")
         msg: dict = {"type": "submit", "operation": op, "priority": priority}
         if params is not None:

@@ -14,11 +14,14 @@ __all__ = ["FORMATS", "Image", "SharedBuffer", "bytes_per_pixel"]
 
 #: Bytes per pixel of every format the protocol knows.
 FORMATS = {"rgba8": 4, "rgba16": 8, "rgba32f": 16, "gray8": 1, "gray32f": 4}
+#: Formats a daemon offers through a hello feature of the same name: "rgba16f" is 4 x f16
+#: little-endian, straight alpha. Send them only where ``Client.server_features`` lists them.
+OPTIONAL_FORMATS = {"rgba16f": 8}
 
 
 def bytes_per_pixel(fmt: str) -> int:
     try:
-        return FORMATS[fmt]
+        return FORMATS[fmt] if fmt in FORMATS else OPTIONAL_FORMATS[fmt]
     except KeyError:
         raise ValueError(f"unknown pixel format {fmt!r} (one of {', '.join(FORMATS)})") from None
 
@@ -204,7 +207,7 @@ class Image:
 
     @property
     def bytes_per_pixel(self) -> int:
-        return FORMATS[self.format]
+        return bytes_per_pixel(self.format)
 
     @property
     def span(self) -> int:
