@@ -9,8 +9,7 @@
 #
 # Environment: EASELD (default target/debug/easeld), EASEL_KRITA_SCREENSHOT (default
 # target/krita/krita-docker.png, never a tracked file: copy it to docs/images on purpose; "none"
-# to skip), EASEL_KRITA_KEEP=1 keeps the work folder, EASEL_KRITA_ROOT (a chroot holding another
-# Krita, e.g. Debian 13's 5.2 from tests/gimp/chroot.sh krita: the same tests run in it).
+# to skip), EASEL_KRITA_KEEP=1 keeps the work folder.
 set -u
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)

@@ -143,15 +143,18 @@ class EaselPlugIn(Gimp.PlugIn):
         mask_note = {"required": " Needs a selection.",
                      "optional": " Works inside the selection if there is one."}.get(
                          op.get("mask"), "")
-        proc.set_menu_label(f"{op.get('title') or op['id']}...")
+        title = ops._title(op.get("title") or op["id"])
+        proc.set_menu_label(f"{title}...")
         proc.add_menu_path(ops.menu_path(op))
         proc.set_documentation(
-            f"Easel: {op.get('title') or op['id']}",
-            f"{op.get('description') or ''}{mask_note} The result is a new layer "
+            f"Easel: {title}",
+            f"{ops._sentence(op.get('description'))}{mask_note} The result is a new layer "
             f"(operation '{op['id']}' of the Easel daemon).",
             name)
         proc.set_attribution("Easel", "Easel", "2025")
-        proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+        # One layer, or several: the other selected layers are the references.
+        proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE
+                                  | Gimp.ProcedureSensitivityMask.DRAWABLES)
         for spec in ops.argument_specs(op):
             self._add_argument(proc, spec)
         return proc
@@ -159,6 +162,7 @@ class EaselPlugIn(Gimp.PlugIn):
     @staticmethod
     def _add_argument(proc, s):
         flags = GObject.ParamFlags.READWRITE
+        s = dict(s, nick=s.get("label") or s["nick"])  # with its mnemonic
         if s["kind"] == "int":
             proc.add_int_argument(s["arg"], s["nick"], s["blurb"], s["min"], s["max"],
                                   s["default"], flags)
@@ -203,12 +207,39 @@ class EaselPlugIn(Gimp.PlugIn):
     # ------------------------------------------------------------------------ running
     def run_image(self, procedure, run_mode, image, drawables, config, op):
         if run_mode == Gimp.RunMode.INTERACTIVE:
+            has_selection = not Gimp.Selection.is_empty(image)
+            title = ops._title(op.get("title") or op["id"])
+            if op.get("mask") == "required" and not has_selection:
+                # Said before the dialog, not after it.
+                return gimp_error(procedure, f"Easel: {title} needs a selection: select the "
+                                  f"area to work on first", Gimp.PDBStatusType.CALLING_ERROR)
             gi.require_version("GimpUi", "3.0")
             from gi.repository import GimpUi
             GimpUi.init("easel-gimp")
-            dialog = GimpUi.ProcedureDialog.new(procedure, config,
-                                                f"Easel: {op.get('title') or op['id']}")
-            dialog.fill(None)
+            dialog = GimpUi.ProcedureDialog.new(procedure, config, f"Easel: {title}")
+            specs = ops.argument_specs(op)
+            shown = ops.dialog_arguments(op, has_selection)
+            for sp in specs:
+                if sp["arg"] in shown and sp["kind"] in ("int", "double") \
+                        and sp["role"] != "seed":
+                    try:
+                        dialog.get_spin_scale(sp["arg"], 1.0)  # a slider, as GIMP's own
+                    except Exception:  # noqa: BLE001 - an older GIMP: its default widget
+                        pass
+            dialog.fill(shown)
+            by_param = {sp["param"]: sp["arg"] for sp in specs if sp.get("param")}
+
+            def follow(*_):
+                vals = {p: config.get_property(a) for p, a in by_param.items()}
+                for sp in specs:
+                    if sp.get("applies_when") and sp["arg"] in shown:
+                        dialog.set_sensitive(sp["arg"], ops.applicable(sp, vals), None, None,
+                                             False)
+            for sp in specs:
+                for other in (sp.get("applies_when") or {}):
+                    if other in by_param:
+                        config.connect(f"notify::{by_param[other]}", follow)
+            follow()
             ok = dialog.run()
             dialog.destroy()
             if not ok:
@@ -331,11 +362,9 @@ def run_operation(op, image, drawable, values, refs, run_mode, priority="interac
                         f"area to work on first")
     n_min = int(op.get("min_references") or 0)
     if len(refs) < n_min:
-        raise UserError(f"Easel: {op.get('title') or op['id']} needs {n_min} reference "
-                        f"layer(s): choose them in the dialog (reference) or select them "
-                        f"together with the layer")
+        raise UserError(ops.missing_references_message(op, n_min))
     aligned = "aligned_references" in (op.get("flags") or [])
-    title = op.get("title") or op["id"]
+    title = ops._title(op.get("title") or op["id"])
     if progress:
         Gimp.progress_init(f"Easel: {title}")
     shared = []
@@ -364,15 +393,22 @@ def run_operation(op, image, drawable, values, refs, run_mode, priority="interac
                 sb.close()  # the daemon has accepted the job and holds its own mapping
             shared = []
 
+            shown_pct = [-1]
+
             def on_progress(fraction, message):
                 if TRACE:
                     with open(TRACE, "a") as f:
                         f.write(json.dumps({"job": job, "fraction": fraction,
                                             "message": message, "pid": os.getpid()}) + "\n")
                 if progress:
-                    if message:
-                        Gimp.progress_set_text(f"Easel: {title}: {message}")
-                    Gimp.progress_update(ops.clamp_progress(fraction))
+                    # One text that goes on with the bar (the daemon's per-phase messages,
+                    # such as "tile 1/12", restart with each phase).
+                    f = ops.clamp_progress(fraction)
+                    pct = int(f * 100)
+                    if pct != shown_pct[0]:
+                        shown_pct[0] = pct
+                        Gimp.progress_set_text(f"Easel: {title}: {pct}%")
+                    Gimp.progress_update(f)
 
             # Cancelling in GIMP ends this plug-in process; its connection closes and the
             # daemon cancels the job (closing a connection cancels its unfinished jobs).

@@ -13,6 +13,11 @@ import os
 import re
 import tempfile
 
+try:
+    from easel_client import labels
+except ImportError:  # pragma: no cover - the plug-in folder always has it
+    labels = None
+
 PROC_PREFIX = "plug-in-easel-"
 BATCH_PROC = "plug-in-easel-batch-folder"
 MENU_ROOT = "<Image>/Filters/Easel"
@@ -151,7 +156,8 @@ def argument_specs(op: dict) -> list[dict]:
         kind = p.get("kind")
         name = str(p.get("name"))
         base = {"arg": arg_name(name), "param": name, "role": "param",
-                "nick": str(p.get("title") or name), "blurb": str(p.get("description") or "")}
+                "nick": _title(p.get("title") or name), "blurb": _sentence(p.get("description")),
+                "applies_when": labels.applies_when(op, p) if labels else {}}
         if rb and name == "output":
             continue  # replaced by the adapter's own output choice below
         if kind == "int":
@@ -170,8 +176,10 @@ def argument_specs(op: dict) -> list[dict]:
             if not options:
                 continue
             default = str(p.get("default", options[0]))
+            titles = labels.option_titles(p) if labels else options
             specs.append({**base, "kind": "choice", "default": default if default in options
-                          else options[0], "options": [(o, o, "") for o in options]})
+                          else options[0], "options": list(zip(options, titles,
+                                                               [""] * len(options)))})
         elif kind == "seed":
             specs.append({**base, "kind": "int", "min": 0, "max": SEED_MAX, "default": 0,
                           "blurb": (base["blurb"] + " (0: a new random seed)").strip(),
@@ -184,28 +192,108 @@ def argument_specs(op: dict) -> list[dict]:
                                "with a layer mask; gray-mask: the mask as a gray layer"})
     max_refs = int(op.get("max_references") or 0)
     for i in range(min(max_refs, MAX_REFERENCE_ARGS)):
-        aligned = "aligned_references" in (op.get("flags") or [])
+        word = reference_word(op)
         specs.append({"arg": ARG_REFERENCE if i == 0 else f"{ARG_REFERENCE}-{i + 1}",
                       "param": None, "role": "reference", "kind": "drawable",
-                      "nick": "Reference" if i == 0 else f"Reference {i + 1}",
-                      "blurb": ("A layer of this image, painted in place (same size)" if aligned
-                                else "A layer whose look to use (any image)")
-                      + (" (required)" if i < int(op.get("min_references") or 0) else "")})
+                      "nick": word if i == 0 else f"{word} {i + 1}",
+                      "blurb": ("A layer of this image with colored strokes painted in place "
+                                "(same size)." if is_aligned(op)
+                                else "A layer whose look to use (any image).")
+                      + (" Required." if i < int(op.get("min_references") or 0) else "")})
     specs += [
         {"arg": ARG_GROW, "param": None, "role": "modifier", "kind": "int", "min": -1024,
          "max": 1024, "default": 0, "nick": "Grow selection",
-         "blurb": "Pixels to grow the selection by before running (negative shrinks)"},
+         "blurb": "Pixels to grow the selection by before running (negative shrinks)."},
         {"arg": ARG_FEATHER, "param": None, "role": "modifier", "kind": "double", "min": 0.0,
          "max": 1024.0, "default": 0.0, "nick": "Feather selection",
-         "blurb": "Feather radius in pixels applied to the selection"},
+         "blurb": "Feather radius in pixels applied to the selection."},
         {"arg": ARG_INVERT, "param": None, "role": "modifier", "kind": "boolean",
          "default": False, "nick": "Invert selection",
-         "blurb": "Work outside the selection instead of inside it"},
+         "blurb": "Work outside the selection instead of inside it."},
         {"arg": ARG_MARGIN, "param": None, "role": "modifier", "kind": "int", "min": 0,
          "max": 4096, "default": 64, "nick": "Context margin",
-         "blurb": "Pixels of surroundings around the selection the operation sees"},
+         "blurb": "Pixels of surroundings around the selection the operation sees."},
     ]
+    for sp in specs:
+        sp["applies_when"] = sp.get("applies_when") or {}
+        sp["uses_selection"] = sp["role"] == "modifier"
+    add_mnemonics(specs)
     return specs
+
+
+# Letters the dialog's own buttons use (_Help, _Reset, _Cancel, _OK).
+_RESERVED_MNEMONICS = set("hrco")
+
+
+def add_mnemonics(specs: list[dict]) -> None:
+    """Gives every argument's label a unique mnemonic (an underscore before a letter), as GTK
+    wants; the first free letter of a word start, else any free letter."""
+    used = set(_RESERVED_MNEMONICS)
+    for sp in specs:
+        nick = sp["nick"].replace("_", "")
+        pos = None
+        starts = [i for i, ch in enumerate(nick) if ch.isalpha() and (i == 0 or nick[i - 1] == " ")]
+        for i in starts + list(range(len(nick))):
+            ch = nick[i].lower()
+            if ch.isalpha() and ch.isascii() and ch not in used:
+                pos = i
+                break
+        if pos is None:
+            sp["label"] = nick
+            continue
+        used.add(nick[pos].lower())
+        sp["label"] = nick[:pos] + "_" + nick[pos:]
+
+
+def is_aligned(op: dict) -> bool:
+    return "aligned_references" in (op.get("flags") or [])
+
+
+def reference_word(op: dict) -> str:
+    """What the operation's reference layers are to the user."""
+    return "Scribble layer" if is_aligned(op) else "Reference layer"
+
+
+def uses_mask(op: dict) -> bool:
+    """Whether a selection changes what the operation does (modifiers and margin apply)."""
+    return op.get("mask") in ("optional", "required")
+
+
+def dialog_arguments(op: dict, has_selection: bool) -> list[str]:
+    """The arguments the dialog shows: not the selection's modifiers where there is no
+    selection or the operation ignores it."""
+    out = []
+    for sp in argument_specs(op):
+        if sp["role"] == "modifier" and not (has_selection and uses_mask(op)):
+            continue
+        out.append(sp["arg"])
+    return out
+
+
+def applicable(spec: dict, values_by_param: dict) -> bool:
+    """Whether an argument does something given the other parameters' values."""
+    for other, allowed in (spec.get("applies_when") or {}).items():
+        if other in values_by_param and str(values_by_param[other]) not in allowed:
+            return False
+    return True
+
+
+def missing_references_message(op: dict, n_min: int) -> str:
+    title = _title(op.get("title") or op["id"])
+    if is_aligned(op):
+        return (f"Easel: {title} needs a scribble layer: select it together with the photo "
+                f"in the Layers dock (or choose it in the dialog)")
+    what = "a reference layer" if n_min == 1 else f"{n_min} reference layers"
+    return (f"Easel: {title} needs {what}: select them together with the layer in the Layers "
+            f"dock (or choose them in the dialog)")
+
+
+def _title(text) -> str:
+    return labels.title(text) if labels else str(text or "")
+
+
+def _sentence(text) -> str:
+    return labels.sentence(text) if labels else str(text or "")
 
 
 def collect_request(op: dict, values: dict) -> dict:
