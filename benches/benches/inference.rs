@@ -5,10 +5,11 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use easel_benches::{load_photo, models_dir};
-use easel_host::imaging;
-use easel_host::models::{ModelStore, ModelStoreConfig};
+use easel_imaging as imaging;
+use easel_models::{ModelStore, ModelStoreConfig};
 use easel_plugin_remove_background::segmodel::SegModel;
-use easel_sdk::{PixelFormat, Tensor};
+use easel_imaging::PixelFormat;
+use easel_sdk::Tensor;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -29,12 +30,13 @@ fn inference(c: &mut Criterion) {
     .expect("model store");
     let photo = load_photo("girl-1.jpg").expect("fixture photo");
     let (w, h) = (photo.width as usize, photo.height as usize);
-    let rgba = imaging::convert(&photo.view(), PixelFormat::Rgba32F)
-        .view()
-        .to_rgba_f32();
+    let rgba = imaging::convert(&photo.view(), PixelFormat::Rgba32F);
     let rgb: Vec<f32> = rgba
-        .chunks_exact(4)
-        .flat_map(|p| [p[0], p[1], p[2]])
+        .data
+        .chunks_exact(16)
+        .flat_map(|p| {
+            [0, 4, 8].map(|o| f32::from_ne_bytes([p[o], p[o + 1], p[o + 2], p[o + 3]]))
+        })
         .collect();
 
     let mut g = c.benchmark_group("inference");

@@ -4,9 +4,9 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use easel_benches::{load_photo, subject_mask, tiled_rgba8, UHD};
-use easel_host::imaging::{self, MaskModifiers, OwnedImage, Rect};
+use easel_imaging::{self as imaging, ImageView, MaskModifiers, OwnedImage, PixelFormat, Rect};
 use easel_plugin_remove_background::{foreground, resize, segmodel::SegModel};
-use easel_sdk::{ImageBuf, ImageLayout, ImageView, PixelFormat, Tensor};
+use easel_sdk::{ImageBuf, PixelFormat as SdkFormat, Tensor};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -40,12 +40,13 @@ fn host_imaging(c: &mut Criterion) {
     });
     // What a plugin that reads its input through the SDK pays (remove-background does).
     g.bench_function("sdk to_rgba_f32 (rgba32f) 4K", |b| {
-        b.iter(|| black_box(rgba32f.view().to_rgba_f32()))
+        let sdk = sdk_view(&rgba32f);
+        b.iter(|| black_box(sdk.to_rgba_f32()))
     });
     g.bench_function("sdk ImageBuf::from_rgba_f32 4K", |b| {
         let samples: Vec<f32> = bytemuck_f32(&rgba32f.data);
         b.iter(|| {
-            black_box(ImageBuf::from_rgba_f32(w, h, &samples, PixelFormat::Rgba32F).expect("buf"))
+            black_box(ImageBuf::from_rgba_f32(w, h, &samples, SdkFormat::Rgba32F).expect("buf"))
         })
     });
     g.finish();
@@ -164,7 +165,7 @@ fn remove_background_steps(c: &mut Criterion) {
     for (size, img8) in [("600x399", &photo), ("4K", &uhd)] {
         let (w, h) = (img8.width as usize, img8.height as usize);
         let working = imaging::convert(&img8.view(), PixelFormat::Rgba32F);
-        let rgba = working.view().to_rgba_f32();
+        let rgba = sdk_view(&working).to_rgba_f32();
         let rgb: Vec<f32> = rgba
             .chunks_exact(4)
             .flat_map(|p| [p[0], p[1], p[2]])
@@ -219,7 +220,7 @@ fn remove_background_steps(c: &mut Criterion) {
                     .flat_map(|((p, f), &m)| [f[0], f[1], f[2], m * p[3]])
                     .collect();
                 black_box(
-                    ImageBuf::from_rgba_f32(w as u32, h as u32, &out, PixelFormat::Rgba32F)
+                    ImageBuf::from_rgba_f32(w as u32, h as u32, &out, SdkFormat::Rgba32F)
                         .expect("buf"),
                 )
             })
@@ -230,16 +231,13 @@ fn remove_background_steps(c: &mut Criterion) {
 
 /// A view of `r` inside `image` with the image's strides (no copy), as the server makes one.
 fn sub_view(image: &OwnedImage, r: Rect) -> ImageView<'_> {
-    let l = image.layout();
-    let start = r.y as usize * l.row_stride + r.x as usize * l.pixel_stride;
-    ImageView {
-        layout: ImageLayout {
-            width: r.width,
-            height: r.height,
-            ..l
-        },
-        data: image.data[start..].into(),
-    }
+    image.view().sub_view(r).expect("region inside the image")
+}
+
+/// A packed Rgba32F image as the plugin sees it (the SDK's view of the same bytes).
+fn sdk_view(image: &OwnedImage) -> easel_sdk::ImageView<'_> {
+    let layout = easel_sdk::ImageLayout::packed(image.width, image.height, SdkFormat::Rgba32F);
+    easel_sdk::ImageView::new(layout, &image.data).expect("packed rgba32f")
 }
 
 /// Native-endian f32 samples from their bytes.

@@ -5,10 +5,9 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use easel_benches::{load_photo, tiled_rgba8};
-use easel_host::imaging::{self, OwnedImage, Rect};
-use easel_host::jobs::SharedImage;
-use easel_host::tiling::{plan, Blender};
-use easel_sdk::{ImageLayout, ImageView, PixelFormat};
+use easel_imaging::tiling::{output_layout, plan, Blender};
+use easel_imaging::{self as imaging, ImageView, OwnedImage, PixelFormat, Rect};
+use easel_ipc::SharedMem;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -19,16 +18,7 @@ const BAND: u32 = OVERLAP / 2;
 
 /// A view of `r` inside `image` with the image's strides (no copy).
 fn sub_view(image: &OwnedImage, r: Rect) -> ImageView<'_> {
-    let l = image.layout();
-    let start = r.y as usize * l.row_stride + r.x as usize * l.pixel_stride;
-    ImageView {
-        layout: ImageLayout {
-            width: r.width,
-            height: r.height,
-            ..l
-        },
-        data: image.data[start..].into(),
-    }
+    image.view().sub_view(r).expect("region inside the image")
 }
 
 fn tiling(c: &mut Criterion) {
@@ -73,7 +63,9 @@ fn tiling(c: &mut Criterion) {
                         &imaging::crop(&layer, t.input).view(),
                         PixelFormat::Rgba32F,
                     );
-                    black_box(SharedImage::from_owned(&working).expect("shared memory"));
+                    let mut mem = SharedMem::create(working.data.len()).expect("shared memory");
+                    mem.as_mut_slice().copy_from_slice(&working.data);
+                    black_box(mem);
                 }
             })
         });
@@ -99,12 +91,15 @@ fn tiling(c: &mut Criterion) {
                 BenchmarkId::new(format!("blend -> {}", out_format.as_str()), &label),
                 |b| {
                     b.iter(|| {
+                        let layout = output_layout(w, h, scale, out_format).expect("size");
+                        let mem = SharedMem::create(layout.required_len().expect("size"))
+                            .expect("output memory");
                         let mut blender =
-                            Blender::new(w, h, scale, out_format, BAND).expect("output memory");
+                            Blender::new(mem, layout, scale, BAND).expect("output fits");
                         for (t, r) in tiles.iter().zip(&results) {
                             blender.place(t, &r.view());
                         }
-                        black_box(blender.out.layout)
+                        black_box(blender.into_output())
                     })
                 },
             );

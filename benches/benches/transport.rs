@@ -4,7 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use easel_benches::{load_photo, tiled_rgba8};
-use easel_host::transport::{map_input, read_frame, send_json, FrameLimits, SharedMem};
+use easel_ipc::{map_input, read_frame, send as send_json, FrameLimits, SharedMem};
 use serde_json::json;
 use std::hint::black_box;
 use std::os::unix::net::UnixStream;

@@ -10,10 +10,11 @@
 //! threads (default 2).
 
 use easel_benches::{models_dir, photo_path};
-use easel_host::imaging::{self, DecodeLimits, OwnedImage};
-use easel_host::models::{ModelStore, ModelStoreConfig};
+use easel_imaging::{self as imaging, DecodeLimits, OwnedImage};
+use easel_models::{ModelStore, ModelStoreConfig};
 use easel_plugin_remove_background::{foreground, resize, segmodel::SegModel};
-use easel_sdk::{ImageBuf, PixelFormat};
+use easel_imaging::PixelFormat;
+use easel_sdk::{ImageBuf, PixelFormat as SdkFormat};
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -75,7 +76,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         step("host: rgba8 -> rgba32f", t);
 
         let t = now();
-        let rgba = working.view().to_rgba_f32();
+        let sdk_view = easel_sdk::ImageView::new(
+            easel_sdk::ImageLayout::packed(w as u32, h as u32, SdkFormat::Rgba32F),
+            &working.data,
+        )?;
+        let rgba = sdk_view.to_rgba_f32();
         let rgb: Vec<f32> = rgba
             .chunks_exact(4)
             .flat_map(|p| [p[0], p[1], p[2]])
@@ -119,11 +124,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .zip(&mask)
             .flat_map(|((p, f), &m)| [f[0], f[1], f[2], m * p[3]])
             .collect();
-        let buf = ImageBuf::from_rgba_f32(w as u32, h as u32, &result, PixelFormat::Rgba32F)?;
+        let buf = ImageBuf::from_rgba_f32(w as u32, h as u32, &result, SdkFormat::Rgba32F)?;
         step("plugin: cutout assembly + ImageBuf", t);
 
         let t = now();
-        let back = imaging::convert(&buf.view(), PixelFormat::Rgba32F);
+        // The worker hands the daemon the plugin's packed buffer as it is.
+        let back = OwnedImage {
+            width: buf.layout.width,
+            height: buf.layout.height,
+            format: PixelFormat::Rgba32F,
+            data: buf.data.to_vec(),
+        };
         let out8 = imaging::convert(&back.view(), PixelFormat::Rgba8);
         step("host: result -> rgba32f -> rgba8", t);
 

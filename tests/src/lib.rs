@@ -1,10 +1,8 @@
 //! Shared harness for the end-to-end tests: starts the real `easeld` on a temporary socket with
 //! a temporary configuration, and finds the built binaries, plugins and shared fixtures.
 
-use easel_host::{
-    client::{Client, SharedInput},
-    imaging::{self, DecodeLimits, OwnedImage},
-};
+use easel_client::{Client, SharedInput};
+use easel_imaging::{self as imaging, DecodeLimits, OwnedImage};
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -181,7 +179,7 @@ pub fn shared(image: &OwnedImage) -> SharedInput {
 
 /// An RGBA8 image filled by `f(x, y)`.
 pub fn rgba8(width: u32, height: u32, f: impl Fn(u32, u32) -> [u8; 4]) -> OwnedImage {
-    let mut img = OwnedImage::new(width, height, easel_sdk::PixelFormat::Rgba8);
+    let mut img = OwnedImage::new(width, height, easel_imaging::PixelFormat::Rgba8);
     for y in 0..height {
         for x in 0..width {
             let i = ((y * width + x) * 4) as usize;
@@ -193,7 +191,7 @@ pub fn rgba8(width: u32, height: u32, f: impl Fn(u32, u32) -> [u8; 4]) -> OwnedI
 
 /// A gray8 mask filled by `f(x, y)`.
 pub fn gray8(width: u32, height: u32, f: impl Fn(u32, u32) -> u8) -> OwnedImage {
-    let mut img = OwnedImage::new(width, height, easel_sdk::PixelFormat::Gray8);
+    let mut img = OwnedImage::new(width, height, easel_imaging::PixelFormat::Gray8);
     for y in 0..height {
         for x in 0..width {
             img.data[(y * width + x) as usize] = f(x, y);
@@ -204,7 +202,7 @@ pub fn gray8(width: u32, height: u32, f: impl Fn(u32, u32) -> u8) -> OwnedImage 
 
 /// RGBA8 pixel at (x, y).
 pub fn px(img: &OwnedImage, x: u32, y: u32) -> [u8; 4] {
-    assert_eq!(img.format, easel_sdk::PixelFormat::Rgba8);
+    assert_eq!(img.format, easel_imaging::PixelFormat::Rgba8);
     let i = ((y * img.width + x) * 4) as usize;
     [
         img.data[i],

@@ -172,7 +172,7 @@ fn run_starts_the_daemon_and_writes_results_for_files_and_folders() {
     assert!(ok);
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(
-        easel_host::client::Client::connect(&socket).is_err(),
+        easel_client::Client::connect(&socket).is_err(),
         "the daemon stopped"
     );
 }

@@ -1,7 +1,7 @@
 //! Plugins that misbehave on purpose fail only their own job; the daemon, its other plugins and
 //! later jobs go on. Incompatible libraries are refused with a reason and the rest still load.
 
-use easel_host::client::ClientError;
+use easel_client::ClientError;
 use easel_tests::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -20,10 +20,10 @@ fn options() -> Options {
 }
 
 fn run_op(
-    c: &mut easel_host::client::Client,
+    c: &mut easel_client::Client,
     op: &str,
     params: serde_json::Value,
-) -> Result<easel_host::client::JobResult, ClientError> {
+) -> Result<easel_client::JobResult, ClientError> {
     let img = rgba8(32, 16, |x, y| [x as u8 * 8, y as u8 * 16, 100, 255]);
     let job = c.submit(op, &shared(&img), None, &[], json!({"params": params}))?;
     c.wait(job, |_, _| {})
@@ -84,13 +84,13 @@ fn a_hanging_plugin_does_not_hold_up_other_plugins() {
     );
     assert_eq!(px(&r.image, 0, 0), [254, 253, 252, 255]);
     let err = hung.wait(hang, |_, _| {}).unwrap_err();
-    assert_eq!(err.code(), Some("plugin_timeout"));
+    assert_eq!(err.code(), Some(easel_protocol::Code::PluginTimeout));
 }
 
 #[test]
 fn incompatible_libraries_are_refused_with_a_reason_and_the_rest_load() {
     let daemon = Daemon::start(options());
-    let ops = daemon.client().operations().unwrap();
+    let ops = daemon.client().operations().unwrap().json();
     let plugins = ops["plugins"].as_array().unwrap();
     let reason = |file: &str| {
         plugins
@@ -150,7 +150,7 @@ fn a_plugin_that_ignores_cancel_is_stopped_after_the_grace_period() {
     let t = Instant::now();
     c.cancel(job).unwrap();
     let err = c.wait(job, |_, _| {}).unwrap_err();
-    assert_eq!(err.code(), Some("cancelled"));
+    assert_eq!(err.code(), Some(easel_protocol::Code::Cancelled));
     // Grace is 500 ms; the job timeout (2 s) must not be what ended it.
     assert!(
         t.elapsed() < Duration::from_millis(1800),

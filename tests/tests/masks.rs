@@ -2,8 +2,8 @@
 //! the mask's bounds plus a context margin, compositing through the soft mask, tiling of large
 //! inputs, and every pixel format in and out.
 
-use easel_host::imaging::OwnedImage;
-use easel_sdk::PixelFormat;
+use easel_imaging::OwnedImage;
+use easel_imaging::PixelFormat;
 use easel_tests::*;
 use serde_json::json;
 
@@ -13,7 +13,7 @@ fn run(
     img: &OwnedImage,
     mask: Option<&OwnedImage>,
     extra: serde_json::Value,
-) -> easel_host::client::JobResult {
+) -> easel_client::JobResult {
     let mut c = d.client();
     let m = mask.map(shared);
     let job = c.submit(op, &shared(img), m.as_ref(), &[], extra).unwrap();
@@ -135,7 +135,7 @@ fn every_pixel_format_round_trips_and_results_come_back_in_the_format_asked() {
     let d = Daemon::start(Options::default());
     let img8 = photo_rgba8();
     for format in [PixelFormat::Rgba16, PixelFormat::Rgba32F] {
-        let img = easel_host::imaging::convert(&img8.view(), format);
+        let img = easel_imaging::convert(&img8.view(), format);
         let r = run(&d, "test-echo", &img, None, json!({}));
         assert_eq!(r.image.format, format);
         // Exact: 8-bit content survives the f32 working format in 16-bit and float.

@@ -22,7 +22,7 @@ fn cancel_interrupts_a_running_model_call() {
     loop {
         assert!(Instant::now() < deadline, "never started");
         if let Some(m) = c.next_event(Some(Duration::from_millis(50))).unwrap() {
-            if m.kind() == "progress" && m.json["job"] == job {
+            if m.kind() == "progress" && m.json()["job"] == job {
                 break;
             }
         }
@@ -32,7 +32,7 @@ fn cancel_interrupts_a_running_model_call() {
     c.cancel(job).unwrap();
     let err = c.wait(job, |_, _| {}).unwrap_err();
     let took = t.elapsed();
-    assert_eq!(err.code(), Some("cancelled"), "{err}");
+    assert_eq!(err.code(), Some(easel_protocol::Code::Cancelled), "{err}");
     assert!(took < Duration::from_millis(1000), "cancel took {took:?}");
     assert!(!d.log().contains("killing its worker"), "{}", d.log());
     // The same worker serves the next job at once (the model is still resident).

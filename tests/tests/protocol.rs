@@ -1,11 +1,9 @@
 //! The socket and the protocol: permissions, hello, limits, bad requests (each answered with a
 //! stable code while the daemon keeps serving), fd and inline transfers with strides.
 
-use easel_host::{
-    client::Client,
-    protocol::{DataRef, ImageRef},
-    transport::{self, FrameLimits, SharedMem},
-};
+use easel_client::Client;
+use easel_ipc::{FrameLimits, SharedMem};
+use easel_protocol::{DataRef, ImageRef};
 use easel_tests::*;
 use serde_json::{json, Value};
 use std::{
@@ -23,8 +21,8 @@ fn raw(daemon: &Daemon) -> UnixStream {
 }
 
 fn ask(sock: &UnixStream, msg: Value, payload: &[u8]) -> Value {
-    transport::send_json(sock, &msg, payload, &[]).unwrap();
-    transport::read_frame(sock, LIMITS)
+    easel_ipc::send(sock, &msg, payload, &[]).unwrap();
+    easel_ipc::read_frame(sock, LIMITS)
         .unwrap()
         .parse()
         .unwrap()
@@ -113,8 +111,8 @@ fn bad_requests_get_clear_errors_and_the_connection_keeps_working() {
         (e["code"].as_str(), e["reply_to"].as_u64()),
         (Some("bad_request"), Some(5))
     );
-    transport::write_frame(&s, b"{not json", &[], &[]).unwrap();
-    let e: Value = transport::read_frame(&s, LIMITS).unwrap().parse().unwrap();
+    easel_ipc::write_frame(&s, b"{not json", &[], &[]).unwrap();
+    let e: Value = easel_ipc::read_frame(&s, LIMITS).unwrap().parse().unwrap();
     assert_eq!(e["code"], "bad_request");
     assert_eq!(e["fault"], "caller");
 
@@ -122,7 +120,7 @@ fn bad_requests_get_clear_errors_and_the_connection_keeps_working() {
         json!(ImageRef {
             width: w,
             height: h,
-            format: "rgba8".into(),
+            format: easel_protocol::PixelFormat::Rgba8,
             row_stride: None,
             pixel_stride: None,
             data
@@ -199,7 +197,7 @@ fn oversized_frames_are_refused_and_the_daemon_keeps_serving() {
     let mut header = [0u8; 12];
     header[..4].copy_from_slice(&(1u32 << 30).to_le_bytes());
     s.write_all(&header).unwrap();
-    let e: Value = transport::read_frame(&s, LIMITS).unwrap().parse().unwrap();
+    let e: Value = easel_ipc::read_frame(&s, LIMITS).unwrap().parse().unwrap();
     assert_eq!(e["code"], "too_large");
     assert!(
         e["message"]
@@ -210,7 +208,7 @@ fn oversized_frames_are_refused_and_the_daemon_keeps_serving() {
     );
     // That connection is closed; a new one is served.
     let mut c = daemon.client();
-    let ops = c.operations().unwrap();
+    let ops = c.operations().unwrap().json();
     assert!(!ops["operations"].as_array().unwrap().is_empty());
 }
 
@@ -232,7 +230,7 @@ fn fd_and_inline_transfers_round_trip_exactly_with_any_strides() {
         }
         let reference = json!({"width": w, "height": h, "format": format, "row_stride": row_stride, "data": {"fd": 0, "offset": 100}});
         let m = c
-            .request(
+            .request_json(
                 json!({"type": "echo", "image": reference}),
                 &[],
                 &[mem.fd()],
@@ -251,14 +249,14 @@ fn fd_and_inline_transfers_round_trip_exactly_with_any_strides() {
         let s = raw(&daemon);
         hello(&s);
         let inline_ref = json!({"width": w, "height": h, "format": format, "row_stride": row_stride, "data": {"inline": 0}});
-        transport::send_json(
+        easel_ipc::send(
             &s,
             &json!({"type": "echo", "id": 1, "image": inline_ref}),
             &src[..row_stride * h],
             &[],
         )
         .unwrap();
-        let f = transport::read_frame(&s, LIMITS).unwrap();
+        let f = easel_ipc::read_frame(&s, LIMITS).unwrap();
         assert!(f.fds.is_empty());
         let v: Value = f.parse().unwrap();
         assert_eq!(v["image"]["data"]["inline"], 0);

@@ -1,7 +1,7 @@
 //! Scheduling: interactive jobs before batch jobs, cancellation (queued and running), progress
 //! events, and the latest-wins streaming session for video frames.
 
-use easel_host::client::Client;
+use easel_client::Client;
 use easel_tests::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -53,7 +53,7 @@ fn interactive_jobs_run_before_waiting_batch_jobs() {
     while order.len() < 5 && Instant::now() < deadline {
         if let Some(m) = c.next_event(Some(Duration::from_millis(200))).unwrap() {
             if m.kind() == "job_finished" {
-                order.push(m.json["job"].as_u64().unwrap());
+                order.push(m.json()["job"].as_u64().unwrap());
             }
         }
     }
@@ -91,8 +91,8 @@ fn progress_is_reported_and_cancel_stops_running_and_queued_jobs_quickly() {
     let mut progress = Vec::new();
     while progress.len() < 3 && Instant::now() < deadline {
         if let Some(m) = c.next_event(Some(Duration::from_millis(200))).unwrap() {
-            if m.kind() == "progress" && m.json["job"] == running {
-                progress.push(m.json["fraction"].as_f64().unwrap());
+            if m.kind() == "progress" && m.json()["job"] == running {
+                progress.push(m.json()["fraction"].as_f64().unwrap());
             }
         }
     }
@@ -105,11 +105,11 @@ fn progress_is_reported_and_cancel_stops_running_and_queued_jobs_quickly() {
     c.cancel(running).unwrap();
     assert_eq!(
         c.wait(running, |_, _| {}).unwrap_err().code(),
-        Some("cancelled")
+        Some(easel_protocol::Code::Cancelled)
     );
     assert_eq!(
         c.wait(queued, |_, _| {}).unwrap_err().code(),
-        Some("cancelled")
+        Some(easel_protocol::Code::Cancelled)
     );
     // The plugin honours cancel between 10 ms steps; well under the kill grace period.
     assert!(
@@ -153,13 +153,13 @@ fn stream_frames_are_latest_wins_and_nothing_piles_up() {
     let daemon = Daemon::start(Options::default());
     let mut c: Client = daemon.client();
     let opened = c
-        .request(
+        .request_json(
             json!({"type": "stream_open", "operation": "test-echo", "params": {"sleep_ms": 150}}),
             &[],
             &[],
         )
         .unwrap();
-    let stream = opened.json["stream"].as_u64().unwrap();
+    let stream = opened.json()["stream"].as_u64().unwrap();
     // 10 frames, much faster than the 150 ms each takes.
     let frames: Vec<_> = (0..10u8)
         .map(|i| shared(&rgba8(8, 8, move |_, _| [i, i, i, 255])))
@@ -179,7 +179,7 @@ fn stream_frames_are_latest_wins_and_nothing_piles_up() {
         if let Some(m) = c.next_event(Some(Duration::from_millis(200))).unwrap() {
             match m.kind() {
                 "frame" => {
-                    let seq = m.json["seq"].as_u64().unwrap();
+                    let seq = m.json()["seq"].as_u64().unwrap();
                     assert_eq!(
                         m.image().unwrap().data[0] as u64,
                         seq,
@@ -188,10 +188,10 @@ fn stream_frames_are_latest_wins_and_nothing_piles_up() {
                     done.push(seq);
                 }
                 "frame_dropped" => {
-                    assert_eq!(m.json["reason"], "superseded");
-                    dropped.push(m.json["seq"].as_u64().unwrap());
+                    assert_eq!(m.json()["reason"], "superseded");
+                    dropped.push(m.json()["seq"].as_u64().unwrap());
                 }
-                other => panic!("unexpected {other}: {}", m.json),
+                other => panic!("unexpected {other}: {}", m.json()),
             }
         }
     }
@@ -212,7 +212,7 @@ fn stream_frames_are_latest_wins_and_nothing_piles_up() {
     );
     assert!(done.windows(2).all(|w| w[0] < w[1]));
     let closed = c
-        .request(json!({"type": "stream_close", "stream": stream}), &[], &[])
+        .request_json(json!({"type": "stream_close", "stream": stream}), &[], &[])
         .unwrap();
     assert_eq!(closed.kind(), "stream_closed");
 }

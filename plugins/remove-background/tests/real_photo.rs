@@ -5,7 +5,7 @@
 mod common;
 
 use common::{choice, rgba, TestHost};
-use easel_host::models::{ModelStore, ModelStoreConfig};
+use easel_models::{ModelStore, ModelStoreConfig};
 use easel_sdk::prelude::*;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};

@@ -3,7 +3,7 @@
 //! crate's integration tests.
 #![allow(dead_code)] // each test binary uses a different part
 
-use easel_host::models::{ModelStore, ModelStoreConfig};
+use easel_models::{ModelStore, ModelStoreConfig};
 use easel_sdk::abi_stable::{
     sabi_trait::TD_Opaque,
     sabi_types::RRef,

@@ -1,0 +1,105 @@
+//! The host services a plugin sees during one job, over a model store: the one implementation
+//! of the SDK's `HostServices` that runs real models (the worker uses it, and so do the
+//! plugins' own tests).
+
+use crate::ModelStore;
+use easel_sdk::abi_stable::std_types::{RResult, RStr, RString, RVec};
+use easel_sdk::{HostServices, LogLevel, ModelInfo, PluginError, Tensor};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Where progress reports go.
+pub type ProgressSink<'a> = &'a (dyn Fn(f32, &str) + Sync);
+
+/// Host services for one job over `store`.
+pub struct StoreHost<'a> {
+    job: u64,
+    store: Result<&'a ModelStore, &'a str>,
+    cancel: &'a AtomicBool,
+    progress: Option<ProgressSink<'a>>,
+    last_progress: Mutex<Option<Instant>>,
+}
+
+impl<'a> StoreHost<'a> {
+    /// Services for job `job`; `store` is the reason it cannot be had when it is an error.
+    pub fn new(job: u64, store: Result<&'a ModelStore, &'a str>, cancel: &'a AtomicBool) -> Self {
+        StoreHost {
+            job,
+            store,
+            cancel,
+            progress: None,
+            last_progress: Mutex::new(None),
+        }
+    }
+
+    /// Progress goes to `sink`, at most ~30 times a second (the final 1.0 always).
+    pub fn with_progress(mut self, sink: ProgressSink<'a>) -> Self {
+        self.progress = Some(sink);
+        self
+    }
+
+    fn store(&self) -> Result<&'a ModelStore, PluginError> {
+        self.store
+            .map_err(|e| PluginError::environment(format!("the model store is unavailable: {e}")))
+    }
+}
+
+impl HostServices for StoreHost<'_> {
+    fn model_info(&self, model_id: RStr<'_>) -> RResult<ModelInfo, PluginError> {
+        self.store()
+            .and_then(|s| s.info(model_id.as_str()).map_err(PluginError::from))
+            .into()
+    }
+
+    fn run_model(
+        &self,
+        model_id: RStr<'_>,
+        inputs: RVec<Tensor>,
+        outputs: RVec<RString>,
+    ) -> RResult<RVec<Tensor>, PluginError> {
+        let wanted: Vec<String> = outputs.iter().map(|s| s.to_string()).collect();
+        self.store()
+            .and_then(|s| {
+                s.run_cancellable(
+                    model_id.as_str(),
+                    inputs.into_iter().collect(),
+                    &wanted,
+                    self.cancel,
+                )
+                .map(RVec::from)
+                .map_err(PluginError::from)
+            })
+            .into()
+    }
+
+    fn progress(&self, fraction: f32, message: RStr<'_>) {
+        let Some(sink) = self.progress else { return };
+        let now = Instant::now();
+        let mut last = self.last_progress.lock();
+        if fraction < 1.0 && last.is_some_and(|t| now - t < Duration::from_millis(33)) {
+            return;
+        }
+        *last = Some(now);
+        let fraction = if fraction.is_finite() {
+            fraction.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        sink(fraction, message.as_str());
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    fn log(&self, level: LogLevel, message: RStr<'_>) {
+        let level = match level {
+            LogLevel::Error => log::Level::Error,
+            LogLevel::Warn => log::Level::Warn,
+            LogLevel::Info => log::Level::Info,
+            _ => log::Level::Debug,
+        };
+        log::log!(level, "job {}: {}", self.job, message.as_str());
+    }
+}

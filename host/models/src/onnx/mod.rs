@@ -1,0 +1,208 @@
+//! ONNX Runtime in this process: the default [`Backend`], through `ort` with `load-dynamic`
+//! (the shared library is found at run time, see [`find_onnxruntime`]).
+
+mod convert;
+mod runtime;
+
+pub use runtime::find_onnxruntime;
+
+use crate::{Backend, LoadedModel, ModelError};
+use convert::{ConvertError, Port};
+use easel_sdk::Tensor;
+use ort::session::{RunOptions, Session};
+use parking_lot::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The path ONNX Runtime was loaded from, once a model has been loaded.
+pub fn onnxruntime_loaded_from() -> Option<PathBuf> {
+    runtime::loaded_from()
+}
+
+/// Runs models with the ONNX Runtime library of this process.
+pub struct OnnxRuntime {
+    /// The library named by the configuration; searched for when `None`.
+    library: Option<PathBuf>,
+    /// Intra-op threads per session (0: ONNX Runtime's default).
+    intra_threads: usize,
+}
+
+impl OnnxRuntime {
+    pub fn new(library: Option<PathBuf>, intra_threads: usize) -> Self {
+        OnnxRuntime {
+            library,
+            intra_threads,
+        }
+    }
+}
+
+impl Backend for OnnxRuntime {
+    fn name(&self) -> String {
+        match runtime::loaded_from() {
+            Some(p) => format!("onnxruntime {}", p.display()),
+            None => "onnxruntime".to_string(),
+        }
+    }
+
+    fn load(&self, id: &str, path: &Path) -> Result<Box<dyn LoadedModel>, ModelError> {
+        let env = runtime::environment(self.library.as_deref())?;
+        let load_err = |source: ort::Error| ModelError::Load {
+            id: id.to_string(),
+            source: source.into(),
+        };
+        let mut builder = Session::builder(&env).map_err(load_err)?;
+        if self.intra_threads > 0 {
+            builder = builder
+                .with_intra_threads(self.intra_threads)
+                .map_err(|e| load_err(e.into()))?;
+        }
+        let session = builder.commit_from_file(path).map_err(load_err)?;
+        let (inputs, outputs) = convert::ports(&session);
+        let public = |ports: &[Port]| ports.iter().map(Port::public).collect();
+        Ok(Box::new(OrtModel {
+            id: id.to_string(),
+            public_inputs: public(&inputs),
+            public_outputs: public(&outputs),
+            session: Mutex::new(session),
+            inputs,
+            outputs,
+        }))
+    }
+}
+
+/// A loaded session. `run` needs `&mut Session` in ort rc.15, hence the mutex.
+struct OrtModel {
+    id: String,
+    session: Mutex<Session>,
+    inputs: Vec<Port>,
+    outputs: Vec<Port>,
+    public_inputs: Vec<crate::Port>,
+    public_outputs: Vec<crate::Port>,
+}
+
+impl LoadedModel for OrtModel {
+    fn inputs(&self) -> &[crate::Port] {
+        &self.public_inputs
+    }
+    fn outputs(&self) -> &[crate::Port] {
+        &self.public_outputs
+    }
+    fn run(
+        &self,
+        inputs: Vec<Tensor>,
+        wanted: &[String],
+        cancel: &AtomicBool,
+    ) -> Result<Vec<Tensor>, ModelError> {
+        let bad = |message: String| ModelError::BadInput {
+            id: self.id.clone(),
+            message,
+        };
+        let mut values = Vec::with_capacity(inputs.len());
+        let mut given: Vec<String> = Vec::with_capacity(inputs.len());
+        for tensor in inputs {
+            let name = tensor.name.to_string();
+            let port = self.inputs.iter().find(|p| p.name == name).ok_or_else(|| {
+                bad(format!(
+                    "it has no input `{name}`; its inputs are {}",
+                    convert::describe_all(&self.inputs)
+                ))
+            })?;
+            if given.contains(&name) {
+                return Err(bad(format!("input `{name}` is given twice")));
+            }
+            convert::check_input(&tensor, port).map_err(&bad)?;
+            let value = convert::to_value(tensor, port).map_err(|e| match e {
+                ConvertError::Ort(source) => ModelError::Inference {
+                    id: self.id.clone(),
+                    source: source.into(),
+                },
+                ConvertError::Unsupported(message) => bad(message),
+            })?;
+            values.push((name.clone(), value));
+            given.push(name);
+        }
+        let missing: Vec<&Port> = self
+            .inputs
+            .iter()
+            .filter(|p| !given.contains(&p.name))
+            .collect();
+        if !missing.is_empty() {
+            let missing: Vec<Port> = missing.into_iter().cloned().collect();
+            return Err(bad(format!(
+                "missing input(s) {}",
+                convert::describe_all(&missing)
+            )));
+        }
+        for name in wanted {
+            if !self.outputs.iter().any(|p| &p.name == name) {
+                return Err(bad(format!(
+                    "it has no output `{name}`; its outputs are {}",
+                    convert::describe_all(&self.outputs)
+                )));
+            }
+        }
+        let names: Vec<String> = if wanted.is_empty() {
+            self.outputs.iter().map(|p| p.name.clone()).collect()
+        } else {
+            wanted.to_vec()
+        };
+
+        let inference = |source: ort::Error| ModelError::Inference {
+            id: self.id.clone(),
+            source: source.into(),
+        };
+        // Options without selected outputs are Sync, so a watcher thread can terminate the run
+        // when the job is cancelled; unwanted outputs are dropped below.
+        let options = RunOptions::new().map_err(inference)?;
+        let finished = AtomicBool::new(false);
+        let raw = {
+            let mut session = self.session.lock();
+            let out = std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    while !finished.load(Ordering::Relaxed) {
+                        if cancel.load(Ordering::Relaxed) {
+                            let _ = options.terminate();
+                            return;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                });
+                let out = session.run_with_options(values, &options);
+                finished.store(true, Ordering::Relaxed);
+                out
+            });
+            let mut out = match out {
+                Ok(out) => out,
+                Err(_) if cancel.load(Ordering::Relaxed) => {
+                    return Err(ModelError::Cancelled {
+                        id: self.id.clone(),
+                    })
+                }
+                Err(e) => return Err(inference(e)),
+            };
+            names
+                .iter()
+                .map(|n| {
+                    out.remove(n)
+                        .map(|v| (n.clone(), v))
+                        .ok_or_else(|| ModelError::BadOutput {
+                            id: self.id.clone(),
+                            message: format!("ONNX Runtime returned no output `{n}`"),
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        raw.into_iter()
+            .map(|(name, value)| {
+                convert::to_tensor(&name, value).map_err(|e| match e {
+                    ConvertError::Ort(source) => inference(source),
+                    ConvertError::Unsupported(message) => ModelError::BadOutput {
+                        id: self.id.clone(),
+                        message,
+                    },
+                })
+            })
+            .collect()
+    }
+}
+

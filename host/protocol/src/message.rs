@@ -1,0 +1,463 @@
+//! The client <-> daemon messages of protocol 1 (`docs/protocol.md`): every request, reply and
+//! event, derived both ways, so the daemon reads what the client writes through the same types.
+
+use crate::error::{Code, ErrorMessage, Fault};
+use crate::image::{ImageRef, PixelFormat};
+use crate::ops::OperationInfo;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The major protocol version; minor additions are negotiated through [`Feature`]s.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What a side supports, listed in the hellos. Names a side does not know are kept as
+/// [`Feature::Unknown`] and ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Feature {
+    /// Pixels as file descriptors (memfd, shared memory).
+    Fd,
+    /// Pixels in the frame's payload.
+    Inline,
+    Progress,
+    Cancel,
+    Stream,
+    MaskModifiers,
+    Echo,
+    /// The `rgba16f` pixel format (half floats) in images and results.
+    Rgba16f,
+    #[serde(other)]
+    Unknown,
+}
+
+/// Features this daemon offers in its hello.
+pub const SERVER_FEATURES: &[Feature] = &[
+    Feature::Fd,
+    Feature::Inline,
+    Feature::Progress,
+    Feature::Cancel,
+    Feature::Stream,
+    Feature::MaskModifiers,
+    Feature::Echo,
+    Feature::Rgba16f,
+];
+
+/// Job priority: interactive jobs run before batch jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    #[default]
+    Interactive,
+    Batch,
+}
+
+/// What the user asked to do to the selection before the job runs: invert first, then grow
+/// (negative shrinks), then feather, all in pixels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskModifiers {
+    #[serde(default)]
+    pub grow: i32,
+    /// Feather radius in pixels (a Gaussian of sigma = feather / 2); 0 = none.
+    #[serde(default)]
+    pub feather: f32,
+    #[serde(default)]
+    pub invert: bool,
+}
+
+impl MaskModifiers {
+    /// True when applying these changes nothing.
+    pub fn is_identity(&self) -> bool {
+        !self.invert && self.grow == 0 && (self.feather.is_nan() || self.feather <= 0.0)
+    }
+}
+
+/// The first message on a connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    pub protocol: u32,
+    /// Who is calling, e.g. `easel-krita/0.2.0`.
+    pub client: String,
+    pub features: Vec<Feature>,
+}
+
+/// `submit`: one job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submit {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    pub operation: String,
+    /// Any subset of the operation's parameters; the others take their defaults.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, Value>,
+    pub image: ImageRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask: Option<ImageRef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<ImageRef>,
+    #[serde(default, skip_serializing_if = "MaskModifiers::is_identity")]
+    pub mask_modifiers: MaskModifiers,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_margin: Option<u32>,
+    #[serde(default)]
+    pub priority: Priority,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_format: Option<PixelFormat>,
+    /// The result layer's name; by default the operation's title and changed parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// The fixed settings of a stream, given once in `stream_open`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamSettings {
+    pub operation: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, Value>,
+    #[serde(default, skip_serializing_if = "MaskModifiers::is_identity")]
+    pub mask_modifiers: MaskModifiers,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_margin: Option<u32>,
+}
+
+/// `stream_open`: a latest-wins session for video frames.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamOpen {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    #[serde(flatten)]
+    pub settings: StreamSettings,
+}
+
+/// `stream_frame`: one frame of an open stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamFrame {
+    pub stream: u64,
+    pub seq: u64,
+    pub image: ImageRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask: Option<ImageRef>,
+}
+
+/// Every request a client may send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    Hello(Hello),
+    ListOperations {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+    },
+    Submit(Box<Submit>),
+    Fetch {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        job: u64,
+    },
+    Cancel {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        job: u64,
+    },
+    Status {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+    },
+    Echo {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        image: ImageRef,
+    },
+    StreamOpen(StreamOpen),
+    StreamFrame(StreamFrame),
+    StreamClose {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        stream: u64,
+    },
+    Shutdown {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+    },
+}
+
+impl Request {
+    /// Every `type` a request may have.
+    pub const TYPES: &'static [&'static str] = &[
+        "hello",
+        "list_operations",
+        "submit",
+        "fetch",
+        "cancel",
+        "status",
+        "echo",
+        "stream_open",
+        "stream_frame",
+        "stream_close",
+        "shutdown",
+    ];
+
+    /// The request's id, which its direct answer carries back as `reply_to`.
+    pub fn id(&self) -> Option<u64> {
+        match self {
+            Request::Hello(h) => h.id,
+            Request::Submit(s) => s.id,
+            Request::StreamOpen(s) => s.id,
+            Request::StreamFrame(_) => None,
+            Request::ListOperations { id }
+            | Request::Fetch { id, .. }
+            | Request::Cancel { id, .. }
+            | Request::Status { id }
+            | Request::Echo { id, .. }
+            | Request::StreamClose { id, .. }
+            | Request::Shutdown { id } => *id,
+        }
+    }
+}
+
+/// The two fields every message may be asked for before it is understood: its `type` and its
+/// `id` (to answer a request that did not parse with an error that names it). Tolerant: a
+/// field of the wrong type reads as absent.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Envelope {
+    #[serde(rename = "type", default, deserialize_with = "lenient")]
+    pub kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub id: Option<u64>,
+}
+
+fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let v = Value::deserialize(d)?;
+    Ok(serde_json::from_value(v).ok())
+}
+
+/// The limits a daemon announces in its hello.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub max_pixels: u64,
+    pub max_message_bytes: u64,
+    pub max_inline_bytes: u64,
+}
+
+/// The daemon's hello.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HelloReply {
+    pub protocol: u32,
+    pub server: String,
+    pub features: Vec<Feature>,
+    pub limits: Limits,
+}
+
+/// A plugin library the daemon found, loaded or refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum PluginStatus {
+    Loaded {
+        name: String,
+        version: String,
+        path: String,
+    },
+    Refused {
+        path: String,
+        reason: String,
+    },
+}
+
+/// A finished job's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobResult {
+    pub reply_to: Option<u64>,
+    pub job: u64,
+    pub operation: String,
+    /// The layer name.
+    pub name: String,
+    /// Where the result goes in the document (the crop's origin times `scale`).
+    pub x: u64,
+    pub y: u64,
+    /// The seed used (0 when the operation takes none).
+    pub seed: u64,
+    /// Output size over input size.
+    pub scale: u32,
+    pub elapsed_ms: u64,
+    pub image: ImageRef,
+}
+
+/// Every message the daemon sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    Hello(HelloReply),
+    Operations {
+        reply_to: Option<u64>,
+        operations: Vec<OperationInfo>,
+        plugins: Vec<PluginStatus>,
+    },
+    Accepted {
+        reply_to: Option<u64>,
+        job: u64,
+    },
+    Cancelling {
+        reply_to: Option<u64>,
+        job: u64,
+    },
+    Status {
+        reply_to: Option<u64>,
+        queued: usize,
+        running: usize,
+        socket: String,
+    },
+    Echo {
+        reply_to: Option<u64>,
+        image: ImageRef,
+    },
+    StreamOpened {
+        reply_to: Option<u64>,
+        stream: u64,
+    },
+    StreamClosed {
+        reply_to: Option<u64>,
+        stream: u64,
+    },
+    ShuttingDown {
+        reply_to: Option<u64>,
+    },
+    /// A running job's progress (`fraction` in 0..1).
+    Progress {
+        job: u64,
+        fraction: f64,
+        message: String,
+    },
+    JobFinished {
+        job: u64,
+        ok: bool,
+    },
+    Result(Box<JobResult>),
+    /// A processed stream frame.
+    Frame {
+        stream: u64,
+        seq: u64,
+        x: u64,
+        y: u64,
+        elapsed_ms: u64,
+        image: ImageRef,
+    },
+    FrameDropped {
+        stream: u64,
+        seq: u64,
+        reason: String,
+    },
+    FrameError {
+        stream: u64,
+        seq: u64,
+        code: Code,
+        fault: Fault,
+        message: String,
+    },
+    Error(ErrorMessage),
+}
+
+impl ServerMessage {
+    /// The `reply_to` of a direct answer; events have none.
+    pub fn reply_to(&self) -> Option<u64> {
+        match self {
+            ServerMessage::Operations { reply_to, .. }
+            | ServerMessage::Accepted { reply_to, .. }
+            | ServerMessage::Cancelling { reply_to, .. }
+            | ServerMessage::Status { reply_to, .. }
+            | ServerMessage::Echo { reply_to, .. }
+            | ServerMessage::StreamOpened { reply_to, .. }
+            | ServerMessage::StreamClosed { reply_to, .. }
+            | ServerMessage::ShuttingDown { reply_to } => *reply_to,
+            ServerMessage::Result(r) => r.reply_to,
+            ServerMessage::Error(e) => e.reply_to,
+            ServerMessage::Hello(_)
+            | ServerMessage::Progress { .. }
+            | ServerMessage::JobFinished { .. }
+            | ServerMessage::Frame { .. }
+            | ServerMessage::FrameDropped { .. }
+            | ServerMessage::FrameError { .. } => None,
+        }
+    }
+
+    /// The message's `type` on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerMessage::Hello(_) => "hello",
+            ServerMessage::Operations { .. } => "operations",
+            ServerMessage::Accepted { .. } => "accepted",
+            ServerMessage::Cancelling { .. } => "cancelling",
+            ServerMessage::Status { .. } => "status",
+            ServerMessage::Echo { .. } => "echo",
+            ServerMessage::StreamOpened { .. } => "stream_opened",
+            ServerMessage::StreamClosed { .. } => "stream_closed",
+            ServerMessage::ShuttingDown { .. } => "shutting_down",
+            ServerMessage::Progress { .. } => "progress",
+            ServerMessage::JobFinished { .. } => "job_finished",
+            ServerMessage::Result(_) => "result",
+            ServerMessage::Frame { .. } => "frame",
+            ServerMessage::FrameDropped { .. } => "frame_dropped",
+            ServerMessage::FrameError { .. } => "frame_error",
+            ServerMessage::Error(_) => "error",
+        }
+    }
+
+    /// The image this message carries, if any.
+    pub fn image(&self) -> Option<&ImageRef> {
+        match self {
+            ServerMessage::Echo { image, .. } | ServerMessage::Frame { image, .. } => Some(image),
+            ServerMessage::Result(r) => Some(&r.image),
+            _ => None,
+        }
+    }
+
+    /// The same message with its image reference replaced (the sender decides fd or inline).
+    pub fn with_image(mut self, new: ImageRef) -> Self {
+        match &mut self {
+            ServerMessage::Echo { image, .. } | ServerMessage::Frame { image, .. } => *image = new,
+            ServerMessage::Result(r) => r.image = new,
+            _ => {}
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_message_types_and_fields() {
+        let r: Request = serde_json::from_str(r#"{"type":"status","id":4,"extra":1}"#).unwrap();
+        assert_eq!(r, Request::Status { id: Some(4) });
+        assert!(serde_json::from_str::<Request>(r#"{"type":"nope"}"#).is_err());
+    }
+
+    #[test]
+    fn unknown_features_are_kept_apart() {
+        let h: Hello = serde_json::from_value(json!({
+            "protocol": 1, "client": "t", "features": ["fd", "future-thing"]
+        }))
+        .unwrap();
+        assert_eq!(h.features, vec![Feature::Fd, Feature::Unknown]);
+    }
+
+    #[test]
+    fn a_missing_field_is_an_error() {
+        let err = serde_json::from_value::<Request>(json!({"type": "fetch", "id": 1}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing field `job`"), "{err}");
+        let err = serde_json::from_value::<Hello>(json!({"protocol": 1, "client": "t"}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("features"), "{err}");
+    }
+}

@@ -1,0 +1,42 @@
+//! easel-worker: runs one plugin library for `easeld` over the socket on descriptor 3.
+
+use clap::Parser;
+use easel_models::ModelStoreConfig;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "easel-worker", version, about = "Runs one Easel plugin for easeld (started by the daemon, not by hand)")]
+struct Args {
+    /// The plugin library.
+    plugin: PathBuf,
+    /// Folders where models are looked up.
+    #[arg(long = "model-dir")]
+    model_dirs: Vec<PathBuf>,
+    /// The ONNX Runtime library (found automatically when absent).
+    #[arg(long)]
+    onnxruntime: Option<PathBuf>,
+    /// Inference threads (0: ONNX Runtime's default).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Resident models above this are evicted, least recently used first.
+    #[arg(long = "memory-budget-mb", default_value_t = easel_models::DEFAULT_MEMORY_BUDGET_MB)]
+    memory_budget_mb: u64,
+}
+
+fn main() {
+    let args = Args::parse();
+    env_logger::Builder::new()
+        .parse_filters(&std::env::var("EASEL_LOG").unwrap_or_else(|_| "info".into()))
+        .format_target(false)
+        .init();
+    let code = easel_worker::worker_main(
+        &args.plugin,
+        ModelStoreConfig {
+            folders: args.model_dirs,
+            memory_budget_bytes: args.memory_budget_mb.saturating_mul(1 << 20),
+            intra_threads: args.threads,
+            onnxruntime: args.onnxruntime,
+        },
+    );
+    std::process::exit(code);
+}

@@ -1,0 +1,239 @@
+//! The worker's loop: say what the plugin offers, then run the jobs the daemon sends, one at a
+//! time, while a reader thread takes cancels. The daemon's socket is on [`WORKER_FD`].
+
+use crate::describe::{failure_kind, operation_info, sdk_layout, sdk_param, wire_layout};
+use crate::loader::load_plugin;
+use abi_stable::{
+    sabi_trait::TD_Opaque,
+    std_types::{RResult, RSlice, RStr},
+};
+use easel_ipc::{resolve_image, send, Frame, FrameLimits, SharedMem};
+use easel_models::{ModelStore, ModelStoreConfig, StoreHost};
+use easel_protocol::worker::{FailureKind, FromWorker, PluginIdentity, RunJob, ToWorker};
+use easel_protocol::{DataRef, ImageRef};
+use easel_sdk::{HostServices_TO, ImageView, Job, OperationBox, PluginError, PluginModRef};
+use std::{
+    os::{fd::FromRawFd, unix::net::UnixStream},
+    path::Path,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        mpsc, Arc, Mutex,
+    },
+};
+
+/// The descriptor number the daemon hands the worker its socket on.
+pub const WORKER_FD: i32 = 3;
+
+/// Frames between daemon and worker are trusted more, but still bounded.
+pub const WORKER_LIMITS: FrameLimits = FrameLimits {
+    max_json: 1 << 24,
+    max_payload: 0,
+};
+
+type Writer = Arc<Mutex<UnixStream>>;
+
+fn tell(out: &Writer, msg: &FromWorker, fds: &[std::os::fd::BorrowedFd<'_>]) -> bool {
+    match out.lock() {
+        Ok(sock) => send(&sock, msg, &[], fds).is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn operations(module: PluginModRef) -> Result<Vec<OperationBox>, PluginError> {
+    match (module.operations())() {
+        RResult::ROk(ops) => Ok(ops.into_iter().collect()),
+        RResult::RErr(e) => Err(e),
+    }
+}
+
+/// Runs one job: maps its images, hands them to the plugin, returns the plugin's result.
+fn run_job(
+    op: &OperationBox,
+    msg: &RunJob,
+    frame: &Frame,
+    host: &StoreHost<'_>,
+) -> Result<easel_sdk::ImageBuf, PluginError> {
+    let refs: Vec<&ImageRef> = std::iter::once(&msg.image)
+        .chain(msg.mask.iter())
+        .chain(msg.references.iter())
+        .collect();
+    let mut mapped = Vec::with_capacity(refs.len());
+    for (i, r) in refs.iter().enumerate() {
+        let (layout, bytes) = resolve_image(r, frame, u64::MAX, &format!("image {i}"))
+            .map_err(|e| PluginError::plugin(format!("the daemon sent a bad image: {e}")))?;
+        let layout = sdk_layout(&layout).ok_or_else(|| {
+            PluginError::plugin(format!("the daemon sent a {} image", layout.format))
+        })?;
+        mapped.push((layout, bytes));
+    }
+    let views: Vec<ImageView<'_>> = mapped
+        .iter()
+        .map(|(l, b)| ImageView::new(*l, b))
+        .collect::<Result<_, _>>()?;
+    let has_mask = usize::from(msg.mask.is_some());
+    let params = msg
+        .params
+        .iter()
+        .map(|p| {
+            sdk_param(p).ok_or_else(|| {
+                PluginError::invalid_input(format!(
+                    "parameter '{}' is of a kind this plugin's SDK cannot receive",
+                    p.name
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let job = Job {
+        operation: RStr::from_str(&msg.operation),
+        image: views[0],
+        mask: views.get(1).filter(|_| has_mask == 1).copied().into(),
+        references: RSlice::from_slice(&views[1 + has_mask..]),
+        params: RSlice::from_slice(&params),
+    };
+    let host_obj = HostServices_TO::from_ptr(host, TD_Opaque);
+    op.run(&job, &host_obj).into_result()
+}
+
+/// The worker's main loop. Returns the process exit code.
+pub fn worker_main(plugin: &Path, models: ModelStoreConfig) -> i32 {
+    // SAFETY: the daemon dup2'ed our end of the socket pair to WORKER_FD before exec.
+    let sock = unsafe { UnixStream::from_raw_fd(WORKER_FD) };
+    let out: Writer = match sock.try_clone() {
+        Ok(s) => Arc::new(Mutex::new(s)),
+        Err(_) => return 2,
+    };
+    let refuse = |reason: String| {
+        tell(&out, &FromWorker::Refused { reason }, &[]);
+        3
+    };
+    let (module, info) = match load_plugin(plugin) {
+        Ok(m) => m,
+        Err(e) => return refuse(e.to_string()),
+    };
+    let ops = match operations(module) {
+        Ok(ops) => ops,
+        Err(e) => return refuse(format!("the plugin failed to start: {e}")),
+    };
+    let name = info.name.to_string();
+    let descriptors: Vec<_> = ops.iter().map(|o| o.descriptor()).collect();
+    tell(
+        &out,
+        &FromWorker::Loaded {
+            plugin: PluginIdentity {
+                name: name.clone(),
+                version: info.version.to_string(),
+                abi_version: info.abi_version,
+            },
+            operations: descriptors
+                .iter()
+                .map(|d| operation_info(d, &name))
+                .collect(),
+        },
+        &[],
+    );
+    let store = ModelStore::new(models).map_err(|e| e.to_string());
+
+    // A reader thread takes cancels while the main thread is inside plugin code.
+    let current_job = Arc::new(AtomicU64::new(u64::MAX));
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel::<(Box<RunJob>, Frame)>();
+    {
+        let current_job = current_job.clone();
+        let cancel = cancel.clone();
+        std::thread::spawn(move || loop {
+            let Ok(frame) = easel_ipc::read_frame(&sock, WORKER_LIMITS) else {
+                // The daemon is gone: nobody wants our results.
+                std::process::exit(0);
+            };
+            match frame.parse::<ToWorker>() {
+                Ok(ToWorker::Cancel { job }) => {
+                    if current_job.load(Ordering::SeqCst) == job {
+                        cancel.store(true, Ordering::SeqCst);
+                    }
+                }
+                Ok(ToWorker::Run(msg)) => {
+                    if tx.send((msg, frame)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => log::error!("worker: bad message from the daemon: {e}"),
+            }
+        });
+    }
+
+    while let Ok((msg, frame)) = rx.recv() {
+        cancel.store(false, Ordering::SeqCst);
+        current_job.store(msg.job, Ordering::SeqCst);
+        let job = msg.job;
+        let outcome = match descriptors.iter().position(|d| d.id == msg.operation.as_str()) {
+            Some(i) => {
+                let progress = |fraction: f32, message: &str| {
+                    tell(
+                        &out,
+                        &FromWorker::Progress {
+                            job,
+                            fraction: fraction as f64,
+                            message: message.to_string(),
+                        },
+                        &[],
+                    );
+                };
+                let host = StoreHost::new(job, store.as_ref().map_err(String::as_str), &cancel)
+                    .with_progress(&progress);
+                run_job(&ops[i], &msg, &frame, &host)
+            }
+            None => Err(PluginError::plugin(format!(
+                "plugin '{name}' has no operation '{}'",
+                msg.operation
+            ))),
+        };
+        drop(frame);
+        current_job.store(u64::MAX, Ordering::SeqCst);
+        let sent = match outcome.map_err(|e| (failure_kind(e.kind), e.message.to_string())) {
+            Ok(buf) => match deliver(&buf) {
+                Ok(shm) => tell(
+                    &out,
+                    &FromWorker::Done {
+                        job,
+                        image: ImageRef::new(
+                            &wire_layout(&buf.layout),
+                            DataRef::Fd { fd: 0, offset: 0 },
+                        ),
+                    },
+                    &[shm.fd()],
+                ),
+                Err(message) => tell(
+                    &out,
+                    &FromWorker::Failed {
+                        job,
+                        kind: FailureKind::Plugin,
+                        message,
+                    },
+                    &[],
+                ),
+            },
+            Err((kind, message)) => tell(&out, &FromWorker::Failed { job, kind, message }, &[]),
+        };
+        if !sent {
+            break;
+        }
+    }
+    0
+}
+
+/// Copies a plugin's result into shared memory for the daemon, checking its layout.
+fn deliver(buf: &easel_sdk::ImageBuf) -> Result<SharedMem, String> {
+    let packed =
+        easel_sdk::ImageLayout::packed(buf.layout.width, buf.layout.height, buf.layout.format);
+    if buf.layout != packed || buf.data.len() != packed.required_len().unwrap_or(usize::MAX) {
+        return Err(format!(
+            "returned a {}x{} image whose buffer ({} bytes) does not match its packed layout",
+            buf.layout.width,
+            buf.layout.height,
+            buf.data.len()
+        ));
+    }
+    let mut shm = SharedMem::create(buf.data.len()).map_err(|e| e.to_string())?;
+    shm.as_mut_slice()[..buf.data.len()].copy_from_slice(&buf.data);
+    Ok(shm)
+}
