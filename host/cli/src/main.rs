@@ -246,16 +246,23 @@ fn print_operations(ops: &easel_client::Operations) {
         }
         for p in &op.params {
             let (range, default) = match &p.kind {
-                ParamKind::Int { min, max, default } => (format!("{min}..{max}"), default.to_string()),
-                ParamKind::Float { min, max, default, .. } => {
+                ParamKind::Int { min, max, default } => {
                     (format!("{min}..{max}"), default.to_string())
                 }
+                ParamKind::Float {
+                    min, max, default, ..
+                } => (format!("{min}..{max}"), default.to_string()),
                 ParamKind::Bool { default } => ("true | false".into(), default.to_string()),
-                ParamKind::Choice { options, default, .. } => (options.join(" | "), default.clone()),
+                ParamKind::Choice {
+                    options, default, ..
+                } => (options.join(" | "), default.clone()),
                 ParamKind::Seed { default } => ("seed".into(), default.to_string()),
-                ParamKind::Text { default, max_len, .. } => {
-                    (format!("text, at most {max_len} characters"), format!("{default:?}"))
-                }
+                ParamKind::Text {
+                    default, max_len, ..
+                } => (
+                    format!("text, at most {max_len} characters"),
+                    format!("{default:?}"),
+                ),
             };
             println!(
                 "    --set {}=…  {} ({range}; default {default})",
@@ -302,10 +309,7 @@ fn run_one(
     let mask_shared = match mask {
         Some(m) => {
             let m = imaging::decode_mask_file(m, limits).map_err(|e| e.to_string())?;
-            Some(
-                SharedInput::new(&m.to_image(PixelFormat::Gray32F))
-                    .map_err(|e| e.to_string())?,
-            )
+            Some(SharedInput::new(&m.to_image(PixelFormat::Gray32F)).map_err(|e| e.to_string())?)
         }
         None => None,
     };

@@ -90,10 +90,9 @@ impl Message {
 
     /// The image this message carries, copied out tightly packed.
     pub fn image(&self) -> Result<OwnedImage, ClientError> {
-        let r = self
-            .msg
-            .image()
-            .ok_or_else(|| ClientError::Protocol(format!("a '{}' carries no image", self.kind())))?;
+        let r = self.msg.image().ok_or_else(|| {
+            ClientError::Protocol(format!("a '{}' carries no image", self.kind()))
+        })?;
         image_of(r, &self.frame)
     }
 }
@@ -122,8 +121,7 @@ fn image_of(r: &ImageRef, frame: &Frame) -> Result<OwnedImage, ClientError> {
                 .to_vec()
         }
     };
-    let view =
-        ImageView::new(layout, &bytes).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let view = ImageView::new(layout, &bytes).map_err(|e| ClientError::Protocol(e.to_string()))?;
     Ok(easel_imaging::convert(&view, layout.format))
 }
 

@@ -159,7 +159,10 @@ fn write_with_image(
     fd_ok: &AtomicBool,
 ) -> Result<(), TransportError> {
     if fd_ok.load(Ordering::Relaxed) {
-        let msg = msg.with_image(ImageRef::new(&image.layout, DataRef::Fd { fd: 0, offset: 0 }));
+        let msg = msg.with_image(ImageRef::new(
+            &image.layout,
+            DataRef::Fd { fd: 0, offset: 0 },
+        ));
         easel_ipc::send(sock, &msg, &[], &[image.mem.fd()])
     } else {
         let msg = msg.with_image(ImageRef::new(&image.layout, DataRef::Inline { inline: 0 }));

@@ -7,8 +7,8 @@ use crate::jobs::{PostProcess, PreparedWork, SharedImage, WorkInput};
 use easel_imaging::{self as imaging, tiling, ImageView, Mask, Rect};
 use easel_ipc::{resolve_image, Frame, ImageBytes};
 use easel_protocol::{
-    params::resolve_params, ImageLayout, MaskUse, OpFlag, OperationInfo, ParamKind,
-    ParamValue, PixelFormat, ProtocolError, ResolvedParam, Submit,
+    params::resolve_params, ImageLayout, MaskUse, OpFlag, OperationInfo, ParamKind, ParamValue,
+    PixelFormat, ProtocolError, ResolvedParam, Submit,
 };
 
 /// Default context margin around a mask's bounds, in pixels.
@@ -31,7 +31,11 @@ fn image<'f>(
     resolve_image(r, frame, s.max_pixels, what)
 }
 
-fn view<'a>(layout: ImageLayout, bytes: &'a [u8], what: &str) -> Result<ImageView<'a>, ProtocolError> {
+fn view<'a>(
+    layout: ImageLayout,
+    bytes: &'a [u8],
+    what: &str,
+) -> Result<ImageView<'a>, ProtocolError> {
     ImageView::new(layout, bytes).map_err(|e| ProtocolError::invalid_image(format!("{what}: {e}")))
 }
 
@@ -264,7 +268,11 @@ mod tests {
                 name: "radius".into(),
                 title: "Radius".into(),
                 description: String::new(),
-                kind: ParamKind::Int { min: 1, max: 9, default: 2 },
+                kind: ParamKind::Int {
+                    min: 1,
+                    max: 9,
+                    default: 2,
+                },
             }],
         }
     }
@@ -293,7 +301,14 @@ mod tests {
         }))
         .unwrap();
         req.mask = mask_ref;
-        (req, Frame { json: Vec::new(), payload, fds: Vec::new() })
+        (
+            req,
+            Frame {
+                json: Vec::new(),
+                payload,
+                fds: Vec::new(),
+            },
+        )
     }
 
     #[test]
@@ -303,7 +318,15 @@ mod tests {
         let (mut req, frame) = request(100, 80, Some(m));
         req.context_margin = Some(5);
         let work = prepare(&op(vec![], MaskUse::Optional, 1), &req, &frame, &SETTINGS).unwrap();
-        assert_eq!(work.post.crop, Rect { x: 45, y: 35, width: 11, height: 11 });
+        assert_eq!(
+            work.post.crop,
+            Rect {
+                x: 45,
+                y: 35,
+                width: 11,
+                height: 11
+            }
+        );
         assert!(matches!(work.input, WorkInput::Whole { mask: Some(_), .. }));
         assert_eq!(work.params[0].value, ParamValue::Int(2));
         assert_eq!(work.post.name, "Test");
@@ -335,8 +358,13 @@ mod tests {
     #[test]
     fn large_crops_of_tileable_operations_are_tiled() {
         let (req, frame) = request(600, 300, None);
-        let work = prepare(&op(vec![OpFlag::Tileable], MaskUse::Ignored, 1), &req, &frame, &SETTINGS)
-            .unwrap();
+        let work = prepare(
+            &op(vec![OpFlag::Tileable], MaskUse::Ignored, 1),
+            &req,
+            &frame,
+            &SETTINGS,
+        )
+        .unwrap();
         let WorkInput::Tiled { tiles, band, .. } = &work.input else {
             panic!("not tiled")
         };

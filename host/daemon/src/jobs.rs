@@ -185,7 +185,10 @@ impl JobState {
 
     /// Bytes of shared memory the job's prepared input holds.
     pub fn input_bytes(&self) -> u64 {
-        self.work.lock().as_ref().map_or(0, PreparedWork::input_bytes)
+        self.work
+            .lock()
+            .as_ref()
+            .map_or(0, PreparedWork::input_bytes)
     }
 
     pub fn is_cancelled(&self) -> bool {
@@ -497,8 +500,15 @@ mod tests {
         let placed = p.output(SharedImage::from_owned(&out).unwrap(), Instant::now());
         assert_eq!((placed.x, placed.y), (3, 4));
         let p = post(Some(mask), true, Some(original));
-        let out = mask_result(&p, &result.view(), (2, 1), p.mask.as_ref(), p.original.as_ref(), "p")
-            .unwrap();
+        let out = mask_result(
+            &p,
+            &result.view(),
+            (2, 1),
+            p.mask.as_ref(),
+            p.original.as_ref(),
+            "p",
+        )
+        .unwrap();
         let px = imaging::convert(&out.view(), PixelFormat::Rgba8).data;
         assert_eq!(px, [255, 255, 255, 255, 128, 128, 128, 255]);
     }

@@ -47,7 +47,8 @@ pub struct Daemon {
     shutting_down: AtomicBool,
 }
 
-/// Checks that `dir` is this user's private folder: owned by us and not open to others.
+/// Checks that `dir` is this user's folder and nobody else can write in it (so nobody else can
+/// put a socket of their own where clients look for ours).
 fn check_private_dir(dir: &Path) -> Result<(), StartError> {
     let refuse = |reason: String| StartError::UnsafeSocketDir {
         path: dir.to_path_buf(),
@@ -64,9 +65,9 @@ fn check_private_dir(dir: &Path) -> Result<(), StartError> {
             meta.uid()
         )));
     }
-    if meta.mode() & 0o077 != 0 {
+    if meta.mode() & 0o022 != 0 {
         return Err(refuse(format!(
-            "other users can use it (mode {:o}); run `chmod 700 {}`",
+            "other users can write in it (mode {:o}); run `chmod 700 {}`",
             meta.mode() & 0o777,
             dir.display()
         )));
@@ -231,7 +232,10 @@ impl Daemon {
                 match read_frame(&stream, self.frame_limits()) {
                     Ok(frame) => self.handle(&conn, frame),
                     Err(TransportError::Closed) => break,
-                    Err(e @ (TransportError::TooLarge { .. } | TransportError::TooManyDescriptors { .. })) => {
+                    Err(
+                        e @ (TransportError::TooLarge { .. }
+                        | TransportError::TooManyDescriptors { .. }),
+                    ) => {
                         // The rest of that frame is still in the socket: we cannot resynchronise.
                         conn.send_error(&e.into(), None, None);
                         break;
@@ -248,7 +252,9 @@ impl Daemon {
         for job in jobs {
             self.cancel_job(&job);
         }
-        self.streams.lock().retain(|(owner, _), _| *owner != conn.id);
+        self.streams
+            .lock()
+            .retain(|(owner, _), _| *owner != conn.id);
         conn.flush(Duration::from_secs(1));
         conn.close();
     }
@@ -256,7 +262,9 @@ impl Daemon {
     fn handshake(&self, stream: &UnixStream, conn: &Arc<Connection>) -> bool {
         let frame = match read_frame(stream, self.frame_limits()) {
             Ok(f) => f,
-            Err(e @ (TransportError::TooLarge { .. } | TransportError::TooManyDescriptors { .. })) => {
+            Err(
+                e @ (TransportError::TooLarge { .. } | TransportError::TooManyDescriptors { .. }),
+            ) => {
                 conn.send_error(&e.into(), None, None);
                 conn.flush(Duration::from_secs(1));
                 return false;
@@ -264,7 +272,11 @@ impl Daemon {
             Err(_) => return false,
         };
         let refuse = |err: ProtocolError| {
-            conn.send_error(&err, frame.parse::<Envelope>().ok().and_then(|e| e.id), None);
+            conn.send_error(
+                &err,
+                frame.parse::<Envelope>().ok().and_then(|e| e.id),
+                None,
+            );
             conn.flush(Duration::from_secs(1));
             false
         };
@@ -299,19 +311,22 @@ impl Daemon {
             )),
             Err(e) => {
                 let envelope = frame.parse::<Envelope>().unwrap_or_default();
-                let detail = e.to_string();
-                if envelope.kind.as_deref() == Some("hello") && detail.starts_with("protocol") {
-                    refuse(ProtocolError::new(
-                        Code::UnsupportedProtocol,
-                        format!("this daemon speaks protocol {PROTOCOL_VERSION} (an integer); the hello's {detail}"),
-                    ))
-                } else if envelope.kind.as_deref() == Some("hello") {
-                    refuse(ProtocolError::bad_request(format!("bad hello: {detail}")))
-                } else {
-                    refuse(ProtocolError::bad_request(format!(
+                let is_hello = envelope.kind.as_deref() == Some("hello");
+                match &envelope.protocol {
+                    // The version is what matters first, whatever else the hello lacks.
+                    Some(p) if is_hello && p.as_u64() != Some(PROTOCOL_VERSION.into()) => {
+                        refuse(ProtocolError::new(
+                            Code::UnsupportedProtocol,
+                            format!(
+                                "this daemon speaks protocol {PROTOCOL_VERSION} (an integer), the client asked for {p}"
+                            ),
+                        ))
+                    }
+                    _ if is_hello => refuse(ProtocolError::bad_request(format!("bad hello: {e}"))),
+                    _ => refuse(ProtocolError::bad_request(format!(
                         "the first message must be a hello; got {}",
                         describe_bad_request(&frame, &e)
-                    )))
+                    ))),
                 }
             }
         }
@@ -550,7 +565,11 @@ impl Daemon {
     }
 
     /// The pixels of `r`, copied tightly packed into shared memory (transport checks).
-    fn echo(&self, r: &easel_protocol::ImageRef, frame: &Frame) -> Result<SharedImage, ProtocolError> {
+    fn echo(
+        &self,
+        r: &easel_protocol::ImageRef,
+        frame: &Frame,
+    ) -> Result<SharedImage, ProtocolError> {
         let (layout, bytes) = resolve_image(r, frame, self.config.limits.max_pixels, "image")?;
         let view = easel_imaging::ImageView::new(layout, &bytes)
             .map_err(|e| ProtocolError::invalid_image(e.to_string()))?;

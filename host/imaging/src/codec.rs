@@ -2,8 +2,8 @@
 //! the pixel limit checked from the header before any pixel is decoded.
 
 use super::convert::convert;
-use super::{ImagingError, Mask, OwnedImage};
 use super::convert::quantize_u16;
+use super::{ImagingError, Mask, OwnedImage};
 use crate::PixelFormat;
 use image::codecs::png::PngEncoder;
 use image::{ColorType, DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageReader};

@@ -24,11 +24,11 @@ mod view;
 pub use codec::{decode_file, decode_mask_file, encode_png, DecodeLimits};
 pub use convert::{convert, quantize_u16, quantize_u8};
 pub use easel_protocol::{ImageLayout, LayoutError, MaskModifiers, PixelFormat};
-pub use view::ImageView;
 pub use mask::{
     apply_modifiers, composite_through_mask, crop, crop_mask, expand, mask_bounds, mask_from_view,
     resize_mask_bilinear,
 };
+pub use view::ImageView;
 
 use easel_protocol::Code;
 #[cfg(feature = "codecs")]

@@ -101,7 +101,12 @@ fn write_px(data: &mut [u8], i: usize, format: PixelFormat, v: [f32; 4]) {
 }
 
 /// The packed output layout of a tiled job, or `None` when its size overflows.
-pub fn output_layout(width: u32, height: u32, scale: u32, format: PixelFormat) -> Option<ImageLayout> {
+pub fn output_layout(
+    width: u32,
+    height: u32,
+    scale: u32,
+    format: PixelFormat,
+) -> Option<ImageLayout> {
     let layout = ImageLayout::packed(
         width.checked_mul(scale)?,
         height.checked_mul(scale)?,

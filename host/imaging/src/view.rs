@@ -67,12 +67,31 @@ mod tests {
         let data: Vec<u8> = (0..16).collect();
         let v = ImageView::new(ImageLayout::packed(4, 4, PixelFormat::Gray8), &data).unwrap();
         let s = v
-            .sub_view(Rect { x: 1, y: 2, width: 2, height: 2 })
+            .sub_view(Rect {
+                x: 1,
+                y: 2,
+                width: 2,
+                height: 2,
+            })
             .unwrap();
         assert_eq!(s.data()[0], 9);
         assert_eq!(s.layout().row_stride, 4);
-        assert!(v.sub_view(Rect { x: 3, y: 0, width: 2, height: 1 }).is_none());
-        assert!(v.sub_view(Rect { x: 0, y: 0, width: 0, height: 1 }).is_none());
+        assert!(v
+            .sub_view(Rect {
+                x: 3,
+                y: 0,
+                width: 2,
+                height: 1
+            })
+            .is_none());
+        assert!(v
+            .sub_view(Rect {
+                x: 0,
+                y: 0,
+                width: 0,
+                height: 1
+            })
+            .is_none());
         assert!(ImageView::new(ImageLayout::packed(4, 4, PixelFormat::Gray8), &data[1..]).is_err());
     }
 }

@@ -24,7 +24,9 @@ pub enum TransportError {
         len: u64,
         limit: u64,
     },
-    #[error("a frame carried {count} file descriptors, over the limit of {MAX_FDS}; they were closed")]
+    #[error(
+        "a frame carried {count} file descriptors, over the limit of {MAX_FDS}; they were closed"
+    )]
     TooManyDescriptors { count: usize },
     #[error("message is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -226,7 +228,6 @@ pub fn send<T: serde::Serialize>(
     write_frame(sock, &json, payload, fds)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,7 +259,10 @@ mod tests {
         let g = read_frame(&b, LIMITS).unwrap();
         assert!(g.fds.is_empty());
         writer.join().unwrap();
-        assert!(matches!(read_frame(&b, LIMITS), Err(TransportError::Closed)));
+        assert!(matches!(
+            read_frame(&b, LIMITS),
+            Err(TransportError::Closed)
+        ));
     }
 
     #[test]
@@ -269,14 +273,20 @@ mod tests {
         a.write_all(&header).unwrap();
         assert!(matches!(
             read_frame(&b, LIMITS),
-            Err(TransportError::TooLarge { what: "message", .. })
+            Err(TransportError::TooLarge {
+                what: "message",
+                ..
+            })
         ));
         header[..4].copy_from_slice(&2u32.to_le_bytes());
         header[4..].copy_from_slice(&u64::MAX.to_le_bytes());
         a.write_all(&header).unwrap();
         assert!(matches!(
             read_frame(&b, LIMITS),
-            Err(TransportError::TooLarge { what: "inline payload", .. })
+            Err(TransportError::TooLarge {
+                what: "inline payload",
+                ..
+            })
         ));
     }
 
@@ -317,6 +327,9 @@ mod tests {
             fds: Vec::new(),
         };
         let err = f.parse::<Outer>().unwrap_err().to_string();
-        assert!(err.starts_with("image.width: invalid value: integer `-1`"), "{err}");
+        assert!(
+            err.starts_with("image.width: invalid value: integer `-1`"),
+            "{err}"
+        );
     }
 }

@@ -7,6 +7,8 @@ pub mod paths;
 pub mod resolve;
 pub mod shm;
 
-pub use frame::{read_frame, send, write_frame, Frame, FrameLimits, TransportError, HEADER_LEN, MAX_FDS};
+pub use frame::{
+    read_frame, send, write_frame, Frame, FrameLimits, TransportError, HEADER_LEN, MAX_FDS,
+};
 pub use resolve::{resolve_image, ImageBytes};
 pub use shm::{map_input, InputBytes, MapError, SharedMem};

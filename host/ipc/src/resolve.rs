@@ -83,30 +83,51 @@ mod tests {
             payload: vec![9; 16],
             fds: vec![shm.fd().try_clone_to_owned().unwrap()],
         };
-        let (layout, bytes) =
-            resolve_image(&rgba8_ref(2, 2, DataRef::Fd { fd: 0, offset: 0 }), &frame, 100, "image")
-                .unwrap();
+        let (layout, bytes) = resolve_image(
+            &rgba8_ref(2, 2, DataRef::Fd { fd: 0, offset: 0 }),
+            &frame,
+            100,
+            "image",
+        )
+        .unwrap();
         assert_eq!(layout.width, 2);
         assert_eq!(&bytes[..4], &[1, 2, 3, 4]);
-        let (_, bytes) =
-            resolve_image(&rgba8_ref(2, 2, DataRef::Inline { inline: 0 }), &frame, 100, "image")
-                .unwrap();
+        let (_, bytes) = resolve_image(
+            &rgba8_ref(2, 2, DataRef::Inline { inline: 0 }),
+            &frame,
+            100,
+            "image",
+        )
+        .unwrap();
         assert_eq!(bytes.len(), 16);
-        let Err(err) =
-            resolve_image(&rgba8_ref(2, 2, DataRef::Inline { inline: 4 }), &frame, 100, "mask")
-        else {
+        let Err(err) = resolve_image(
+            &rgba8_ref(2, 2, DataRef::Inline { inline: 4 }),
+            &frame,
+            100,
+            "mask",
+        ) else {
             panic!("a payload overrun was accepted")
         };
-        assert!(err.message.starts_with("mask needs 16 bytes from payload offset 4"), "{err}");
-        let Err(err) =
-            resolve_image(&rgba8_ref(2, 2, DataRef::Fd { fd: 3, offset: 0 }), &frame, 100, "image")
-        else {
+        assert!(
+            err.message
+                .starts_with("mask needs 16 bytes from payload offset 4"),
+            "{err}"
+        );
+        let Err(err) = resolve_image(
+            &rgba8_ref(2, 2, DataRef::Fd { fd: 3, offset: 0 }),
+            &frame,
+            100,
+            "image",
+        ) else {
             panic!("a missing descriptor was accepted")
         };
         assert!(err.message.contains("descriptor 3"), "{err}");
-        let Err(err) =
-            resolve_image(&rgba8_ref(20, 20, DataRef::Fd { fd: 0, offset: 0 }), &frame, 100, "image")
-        else {
+        let Err(err) = resolve_image(
+            &rgba8_ref(20, 20, DataRef::Fd { fd: 0, offset: 0 }),
+            &frame,
+            100,
+            "image",
+        ) else {
             panic!("an image over the limit was accepted")
         };
         assert_eq!(err.code, Code::TooLarge);

@@ -133,7 +133,6 @@ pub fn map_input(fd: &OwnedFd, offset: u64, len: usize) -> Result<InputBytes, Ma
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

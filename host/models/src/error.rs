@@ -51,10 +51,7 @@ pub enum ModelError {
          names (set EASEL_ONNXRUNTIME or the `onnxruntime` config key to pick another file)",
         .path.display()
     )]
-    RuntimeLoad {
-        path: PathBuf,
-        source: BoxError,
-    },
+    RuntimeLoad { path: PathBuf, source: BoxError },
 
     #[error(
         "the ONNX Runtime environment could not be created from {}: {source}",

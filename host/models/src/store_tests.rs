@@ -66,7 +66,9 @@ fn store(budget: u64) -> (ModelStore, Arc<Counting>) {
 }
 
 fn size(file: &str) -> u64 {
-    std::fs::metadata(models_dir().join(file)).expect("model file").len()
+    std::fs::metadata(models_dir().join(file))
+        .expect("model file")
+        .len()
 }
 
 #[test]
@@ -75,14 +77,24 @@ fn lru_under_a_budget_for_two_without_onnxruntime() {
         * (size("obs_tcmonodepth_tcsmallnet_192x320.onnx") + size("obs_mediapipe.onnx"));
     let (store, backend) = store(budget);
     let x = || vec![Tensor::new("x", &[1], vec![1.0])];
-    for id in ["llie-semantic-guided", "tcmonodepth", "llie-semantic-guided"] {
+    for id in [
+        "llie-semantic-guided",
+        "tcmonodepth",
+        "llie-semantic-guided",
+    ] {
         store.run(id, x(), &[]).expect("run");
     }
-    assert_eq!(store.resident(), vec!["llie-semantic-guided", "tcmonodepth"]);
+    assert_eq!(
+        store.resident(),
+        vec!["llie-semantic-guided", "tcmonodepth"]
+    );
     // The second llie run found it resident: two loads so far.
     assert_eq!(backend.loads.load(Ordering::SeqCst), 2);
     store.run("mediapipe-meet", x(), &[]).expect("run");
-    assert_eq!(store.resident(), vec!["mediapipe-meet", "llie-semantic-guided"]);
+    assert_eq!(
+        store.resident(),
+        vec!["mediapipe-meet", "llie-semantic-guided"]
+    );
     assert!(store.resident_bytes() <= budget);
     store.unload_all();
     assert!(store.resident().is_empty());

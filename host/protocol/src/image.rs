@@ -39,7 +39,10 @@ impl PixelFormat {
 
     pub const fn channels(self) -> usize {
         match self {
-            PixelFormat::Rgba8 | PixelFormat::Rgba16 | PixelFormat::Rgba16F | PixelFormat::Rgba32F => 4,
+            PixelFormat::Rgba8
+            | PixelFormat::Rgba16
+            | PixelFormat::Rgba16F
+            | PixelFormat::Rgba32F => 4,
             PixelFormat::Gray8 | PixelFormat::Gray32F => 1,
         }
     }
@@ -295,7 +298,8 @@ impl ImageRef {
             layout.pixel_stride = packed.pixel_stride;
         }
         if self.height == 1 {
-            layout.row_stride = layout.pixel_stride * (self.width as usize - 1) + packed.pixel_stride;
+            layout.row_stride =
+                layout.pixel_stride * (self.width as usize - 1) + packed.pixel_stride;
         }
         layout
             .validate(usize::MAX)
@@ -346,7 +350,11 @@ mod tests {
         ] {
             assert!(l.validate(usize::MAX).is_ok(), "{l:?}");
         }
-        for l in [layout(4, 3, 3, 16), layout(4, 3, 4, 12), layout(4, 3, 12, 8)] {
+        for l in [
+            layout(4, 3, 3, 16),
+            layout(4, 3, 4, 12),
+            layout(4, 3, 12, 8),
+        ] {
             assert!(
                 matches!(l.validate(usize::MAX), Err(LayoutError::Overlap { .. })),
                 "{l:?}"
@@ -380,7 +388,10 @@ mod tests {
         }))
         .unwrap_err()
         .to_string();
-        assert!(err.contains("unknown variant `bgr`") && err.contains("rgba8"), "{err}");
+        assert!(
+            err.contains("unknown variant `bgr`") && err.contains("rgba8"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -389,8 +400,14 @@ mod tests {
         assert_eq!(fd, DataRef::Fd { fd: 1, offset: 0 });
         let inline: DataRef = serde_json::from_value(json!({"inline": 8})).unwrap();
         assert_eq!(inline, DataRef::Inline { inline: 8 });
-        for bad in [json!({}), json!({"fd": 0, "inline": 0}), json!({"inline": 0, "offset": 2})] {
-            let err = serde_json::from_value::<DataRef>(bad).unwrap_err().to_string();
+        for bad in [
+            json!({}),
+            json!({"fd": 0, "inline": 0}),
+            json!({"inline": 0, "offset": 2}),
+        ] {
+            let err = serde_json::from_value::<DataRef>(bad)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("data takes either"), "{err}");
         }
         let back = serde_json::to_value(DataRef::Fd { fd: 2, offset: 5 }).unwrap();

@@ -13,8 +13,8 @@ pub mod worker;
 pub use error::{Code, ErrorMessage, Fault, ProtocolError};
 pub use image::{DataRef, ImageLayout, ImageRef, LayoutError, PixelFormat};
 pub use message::{
-    Envelope, Feature, Hello, HelloReply, JobResult, Limits, MaskModifiers, PluginStatus, Priority, Request,
-    ServerMessage, StreamFrame, StreamOpen, StreamSettings, Submit, PROTOCOL_VERSION,
+    Envelope, Feature, Hello, HelloReply, JobResult, Limits, MaskModifiers, PluginStatus, Priority,
+    Request, ServerMessage, StreamFrame, StreamOpen, StreamSettings, Submit, PROTOCOL_VERSION,
     SERVER_FEATURES,
 };
 pub use ops::{MaskUse, OpFlag, OperationInfo, ParamInfo, ParamKind};

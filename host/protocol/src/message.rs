@@ -227,6 +227,9 @@ pub struct Envelope {
     pub kind: Option<String>,
     #[serde(default, deserialize_with = "lenient")]
     pub id: Option<u64>,
+    /// A hello's `protocol`, whatever its type (to answer `unsupported_protocol` first).
+    #[serde(default)]
+    pub protocol: Option<Value>,
 }
 
 fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>

@@ -57,7 +57,12 @@ impl ParamInfo {
     /// A client's JSON value for this parameter, as a typed value in range.
     pub fn from_json(&self, value: &Value) -> Result<ParamValue, ProtocolError> {
         let name = &self.name;
-        let wrong = || invalid(format!("parameter '{name}' takes {}, got {value}", self.wants()));
+        let wrong = || {
+            invalid(format!(
+                "parameter '{name}' takes {}, got {value}",
+                self.wants()
+            ))
+        };
         let out_of_range = |v: &dyn std::fmt::Display, range: String| {
             invalid(format!("parameter '{name}' is {v}, outside {range}"))
         };
@@ -175,10 +180,22 @@ mod tests {
             output_scale: 2,
             models: vec!["m1".into()],
             params: vec![
-                param("radius", ParamKind::Int { min: 1, max: 64, default: 8 }),
+                param(
+                    "radius",
+                    ParamKind::Int {
+                        min: 1,
+                        max: 64,
+                        default: 8,
+                    },
+                ),
                 param(
                     "strength",
-                    ParamKind::Float { min: 0.0, max: 1.0, default: 0.5, step: 0.05 },
+                    ParamKind::Float {
+                        min: 0.0,
+                        max: 1.0,
+                        default: 0.5,
+                        step: 0.05,
+                    },
                 ),
                 param("fast", ParamKind::Bool { default: true }),
                 param(
@@ -192,7 +209,11 @@ mod tests {
                 param("seed", ParamKind::Seed { default: 0 }),
                 param(
                     "prompt",
-                    ParamKind::Text { default: String::new(), max_len: 10, multiline: true },
+                    ParamKind::Text {
+                        default: String::new(),
+                        max_len: 10,
+                        multiline: true,
+                    },
                 ),
             ],
         }
@@ -209,7 +230,10 @@ mod tests {
         given.insert("radius".to_string(), json!(100));
         let err = resolve_params(&op, &given).unwrap_err();
         assert_eq!(err.code, Code::InvalidParams);
-        assert!(err.message.contains("radius") && err.message.contains("1..=64"), "{err}");
+        assert!(
+            err.message.contains("radius") && err.message.contains("1..=64"),
+            "{err}"
+        );
         given.clear();
         given.insert("radiuss".to_string(), json!(1));
         let err = resolve_params(&op, &given).unwrap_err();
@@ -225,7 +249,10 @@ mod tests {
         given.clear();
         given.insert("seed".to_string(), json!(-1));
         let err = resolve_params(&op, &given).unwrap_err();
-        assert!(err.message.contains("'seed' takes a non-negative integer"), "{err}");
+        assert!(
+            err.message.contains("'seed' takes a non-negative integer"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -234,7 +261,10 @@ mod tests {
         let v = serde_json::to_value(&op).unwrap();
         assert_eq!(v["params"][3]["kind"], "choice");
         assert_eq!(v["params"][3]["option_titles"][1], "B");
-        assert_eq!(v["params"][4], json!({"name": "seed", "title": "seed", "description": "", "kind": "seed", "default": 0}));
+        assert_eq!(
+            v["params"][4],
+            json!({"name": "seed", "title": "seed", "description": "", "kind": "seed", "default": 0})
+        );
         let back: OperationInfo = serde_json::from_value(v).unwrap();
         assert_eq!(back, op);
     }

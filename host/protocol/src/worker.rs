@@ -106,8 +106,14 @@ mod tests {
     #[test]
     fn failures_map_to_codes_once() {
         let e = FailureKind::Plugin.to_error("p", "boom");
-        assert_eq!((e.code, e.message.as_str()), (Code::PluginError, "plugin 'p' failed: boom"));
-        assert_eq!(FailureKind::Cancelled.to_error("p", "x").code, Code::Cancelled);
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (Code::PluginError, "plugin 'p' failed: boom")
+        );
+        assert_eq!(
+            FailureKind::Cancelled.to_error("p", "x").code,
+            Code::Cancelled
+        );
         let k: FailureKind = serde_json::from_str("\"from_the_future\"").unwrap();
         assert_eq!(k.code(), Code::PluginError);
     }

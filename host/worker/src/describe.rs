@@ -53,8 +53,14 @@ const FLAGS: [(u32, wire::OpFlag); 5] = [
     (sdk::flags::TILEABLE, wire::OpFlag::Tileable),
     (sdk::flags::STREAMS_VIDEO, wire::OpFlag::StreamsVideo),
     (sdk::flags::DETERMINISTIC, wire::OpFlag::Deterministic),
-    (sdk::flags::COMPOSITE_THROUGH_MASK, wire::OpFlag::CompositeThroughMask),
-    (sdk::flags::ALIGNED_REFERENCES, wire::OpFlag::AlignedReferences),
+    (
+        sdk::flags::COMPOSITE_THROUGH_MASK,
+        wire::OpFlag::CompositeThroughMask,
+    ),
+    (
+        sdk::flags::ALIGNED_REFERENCES,
+        wire::OpFlag::AlignedReferences,
+    ),
 ];
 
 fn param_info(p: &sdk::ParamSpec) -> wire::ParamInfo {

@@ -61,4 +61,3 @@ pub fn load_plugin(path: &Path) -> Result<(PluginModRef, easel_sdk::PluginInfo),
     }
     Ok((module, info))
 }
-

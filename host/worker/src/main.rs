@@ -5,7 +5,11 @@ use easel_models::ModelStoreConfig;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "easel-worker", version, about = "Runs one Easel plugin for easeld (started by the daemon, not by hand)")]
+#[command(
+    name = "easel-worker",
+    version,
+    about = "Runs one Easel plugin for easeld (started by the daemon, not by hand)"
+)]
 struct Args {
     /// The plugin library.
     plugin: PathBuf,

@@ -165,7 +165,10 @@ pub fn worker_main(plugin: &Path, models: ModelStoreConfig) -> i32 {
         cancel.store(false, Ordering::SeqCst);
         current_job.store(msg.job, Ordering::SeqCst);
         let job = msg.job;
-        let outcome = match descriptors.iter().position(|d| d.id == msg.operation.as_str()) {
+        let outcome = match descriptors
+            .iter()
+            .position(|d| d.id == msg.operation.as_str())
+        {
             Some(i) => {
                 let progress = |fraction: f32, message: &str| {
                     tell(

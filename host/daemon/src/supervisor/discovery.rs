@@ -85,7 +85,10 @@ mod tests {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o644)).unwrap();
         let found = discover_plugins(None, &[dir.path().to_path_buf()]);
-        assert!(matches!(&found[..], [Found::Library(p)] if p == &lib), "{found:?}");
+        assert!(
+            matches!(&found[..], [Found::Library(p)] if p == &lib),
+            "{found:?}"
+        );
         std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o666)).unwrap();
         let found = discover_plugins(None, &[dir.path().to_path_buf()]);
         let [Found::Refused { reason, .. }] = &found[..] else {

@@ -190,7 +190,11 @@ impl Slot {
         let scale = post.output_scale.max(1);
         let job_err = |e: ProtocolError| RunFailure::Job(e);
         let layout = output_layout(post.crop.width, post.crop.height, scale, post.result_format)
-            .ok_or_else(|| job_err(ProtocolError::too_large("the output does not fit in memory")))?;
+            .ok_or_else(|| {
+                job_err(ProtocolError::too_large(
+                    "the output does not fit in memory",
+                ))
+            })?;
         let len = layout.required_len().unwrap_or(0);
         let mem = SharedMem::create(len).map_err(|e| {
             job_err(ProtocolError::internal(format!(
@@ -234,7 +238,10 @@ impl Slot {
                         &imaging::crop(source, tile.input).view(),
                         post.working_format,
                     );
-                    let tile_mask = post.mask.as_ref().map(|m| imaging::crop_mask(m, tile.input));
+                    let tile_mask = post
+                        .mask
+                        .as_ref()
+                        .map(|m| imaging::crop_mask(m, tile.input));
                     let image = SharedImage::from_owned(&working).map_err(job_err)?;
                     let mask_shared = match tile_mask.as_ref().filter(|_| *send_mask) {
                         Some(m) => Some(

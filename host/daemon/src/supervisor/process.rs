@@ -238,7 +238,10 @@ pub fn probe(spawner: &Spawner, path: &Path) -> (LoadOutcome, Option<WorkerProce
             refused => (refused, None),
         },
         Err(e) => (
-            LoadOutcome::Refused(format!("cannot start a worker ({}): {e}", spawner.exe.display())),
+            LoadOutcome::Refused(format!(
+                "cannot start a worker ({}): {e}",
+                spawner.exe.display()
+            )),
             None,
         ),
     }

@@ -205,4 +205,3 @@ impl LoadedModel for OrtModel {
             .collect()
     }
 }
-
