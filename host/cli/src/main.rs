@@ -478,3 +478,18 @@ fn models(cli: &Cli, command: &ModelsCommand) -> Result<(), String> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_daemon_and_the_model_store_agree_on_the_default_memory_budget() {
+        assert_eq!(
+            easel_daemon::config::DEFAULT_MEMORY_BUDGET_MB,
+            easel_models::DEFAULT_MEMORY_BUDGET_MB
+        );
+        assert_eq!(
+            easel_daemon::config::Config::default().memory_budget_mb,
+            easel_models::DEFAULT_MEMORY_BUDGET_MB
+        );
+    }
+}

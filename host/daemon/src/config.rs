@@ -71,11 +71,6 @@ pub struct Config {
     pub limits: Limits,
 }
 
-/// The default memory budget for each worker's resident models, in MiB: the model store's.
-fn easel_models_budget() -> u64 {
-    DEFAULT_MEMORY_BUDGET_MB
-}
-
 /// Kept equal to `easel_models::DEFAULT_MEMORY_BUDGET_MB` by a test (the daemon does not link
 /// the model store).
 pub const DEFAULT_MEMORY_BUDGET_MB: u64 = 2048;
@@ -88,7 +83,7 @@ impl Default for Config {
             plugin_dirs: default_user_dir("plugins").into_iter().collect(),
             model_dirs: default_user_dir("models").into_iter().collect(),
             onnxruntime: None,
-            memory_budget_mb: easel_models_budget(),
+            memory_budget_mb: DEFAULT_MEMORY_BUDGET_MB,
             threads: 0,
             workers_per_plugin: 1,
             worker: None,

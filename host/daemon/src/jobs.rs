@@ -127,6 +127,8 @@ pub struct JobState {
     pub work: Mutex<Option<PreparedWork>>,
     pub cancel: AtomicBool,
     pub submitted: Instant,
+    /// Shared-memory bytes its prepared input holds (counted against the queue's byte budget).
+    pub input_bytes: u64,
     outcome: Mutex<Outcome>,
 }
 
@@ -148,6 +150,7 @@ impl JobState {
             stream,
             conn_id: conn.id,
             conn: Arc::downgrade(conn),
+            input_bytes: work.input_bytes(),
             work: Mutex::new(Some(work)),
             cancel: AtomicBool::new(false),
             submitted: Instant::now(),
@@ -159,7 +162,13 @@ impl JobState {
     }
 
     #[cfg(test)]
-    pub fn for_test(id: u64, plugin: &str, priority: Priority, stream: Option<(u64, u64)>) -> Self {
+    pub fn for_test(
+        id: u64,
+        plugin: &str,
+        priority: Priority,
+        stream: Option<(u64, u64)>,
+        input_bytes: u64,
+    ) -> Self {
         JobState {
             id,
             operation: "test".into(),
@@ -168,6 +177,7 @@ impl JobState {
             stream,
             conn_id: 0,
             conn: Weak::new(),
+            input_bytes,
             work: Mutex::new(None),
             cancel: AtomicBool::new(false),
             submitted: Instant::now(),

@@ -42,7 +42,7 @@ impl Scheduler {
 
     /// Queues a job, or refuses it when the queue is full (by count or by bytes).
     pub fn push(&self, job: Arc<JobState>) -> Result<(), ProtocolError> {
-        let bytes = job.input_bytes();
+        let bytes = job.input_bytes;
         let mut q = self.queues.lock();
         if q.waiting_bytes.saturating_add(bytes) > self.max_queued_bytes && !q.waiting.is_empty() {
             return Err(ProtocolError::new(
@@ -139,7 +139,30 @@ mod tests {
     use easel_protocol::Priority;
 
     fn job(id: u64, plugin: &str, priority: Priority, stream: Option<(u64, u64)>) -> Arc<JobState> {
-        Arc::new(JobState::for_test(id, plugin, priority, stream))
+        Arc::new(JobState::for_test(id, plugin, priority, stream, 0))
+    }
+
+    #[test]
+    fn the_queue_is_bounded_by_bytes_as_well_as_by_count() {
+        let s = Scheduler::new(100, 1000);
+        let big = |id| Arc::new(JobState::for_test(id, "p", Priority::Batch, None, 600));
+        s.push(big(1)).unwrap();
+        let err = s.push(big(2)).unwrap_err();
+        assert_eq!(err.code, Code::QueueFull);
+        assert!(err.message.contains("MiB"), "{err}");
+        // A job over the budget alone is still admitted into an empty queue (else it never runs).
+        assert_eq!(s.pop("p").unwrap().id, 1);
+        s.push(Arc::new(JobState::for_test(
+            3,
+            "p",
+            Priority::Batch,
+            None,
+            5000,
+        )))
+        .unwrap();
+        assert!(s.push(big(4)).is_err());
+        assert_eq!(s.remove(3).unwrap().id, 3);
+        s.push(big(4)).unwrap();
     }
 
     #[test]

@@ -4,12 +4,12 @@
 use memmap2::{Mmap, MmapMut, MmapOptions};
 use nix::{
     fcntl::{fcntl, FcntlArg, SealFlag},
-    sys::memfd::{memfd_create, MemFdCreateFlag},
+    sys::memfd::{memfd_create, MFdFlags},
 };
 use std::{
     fs::File,
     os::{
-        fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd},
+        fd::{AsFd, BorrowedFd, OwnedFd},
         unix::fs::FileExt,
     },
 };
@@ -25,13 +25,13 @@ impl SharedMem {
     pub fn create(len: usize) -> std::io::Result<Self> {
         let fd = memfd_create(
             c"easel",
-            MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
+            MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
         )?;
         let file = File::from(fd);
         file.set_len(len.max(1) as u64)?;
         // Nobody may shrink it under a mapping (that would raise SIGBUS in the reader).
         fcntl(
-            file.as_raw_fd(),
+            &file,
             FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW),
         )?;
         // SAFETY: the memfd is ours and sealed against shrinking.
@@ -101,13 +101,9 @@ pub enum MapError {
 /// Makes `len` bytes at `offset` of `fd` readable without trusting the sender.
 pub fn map_input(fd: &OwnedFd, offset: u64, len: usize) -> Result<InputBytes, MapError> {
     let file = File::from(fd.try_clone()?);
-    let sealed = match fcntl(file.as_raw_fd(), FcntlArg::F_GET_SEALS) {
+    let sealed = match fcntl(&file, FcntlArg::F_GET_SEALS) {
         Ok(seals) if SealFlag::from_bits_truncate(seals).contains(SealFlag::F_SEAL_SHRINK) => true,
-        Ok(_) => fcntl(
-            file.as_raw_fd(),
-            FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_SHRINK),
-        )
-        .is_ok(),
+        Ok(_) => fcntl(&file, FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_SHRINK)).is_ok(),
         Err(_) => false,
     };
     let size = file.metadata()?.len();

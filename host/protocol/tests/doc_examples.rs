@@ -6,7 +6,8 @@
 use easel_protocol::{ImageRef, Request, ServerMessage};
 use serde_json::Value;
 
-const IMAGE: &str = r#"{"width": 2, "height": 2, "format": "rgba8", "data": {"fd": 0, "offset": 0}}"#;
+const IMAGE: &str =
+    r#"{"width": 2, "height": 2, "format": "rgba8", "data": {"fd": 0, "offset": 0}}"#;
 
 /// Replaces `{…anything…}` (an elided image) and `[…]` (an elided list).
 fn fill_elisions(text: &str) -> String {
@@ -43,8 +44,11 @@ fn examples(doc: &str) -> Vec<String> {
 
 #[test]
 fn every_documented_message_is_read_and_written_by_the_types() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/protocol.md"))
-        .expect("docs/protocol.md");
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/protocol.md"
+    ))
+    .expect("docs/protocol.md");
     let (mut checked, mut skipped) = (0, 0);
     for example in examples(&doc) {
         if example.contains(", …}") || example.contains(" | ") {
@@ -52,13 +56,16 @@ fn every_documented_message_is_read_and_written_by_the_types() {
             continue;
         }
         let text = fill_elisions(&example);
-        let value: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{example}"));
+        let value: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{example}"));
         if value.get("type").is_none() {
             if value.get("data").is_some() {
                 let r: ImageRef = serde_json::from_value(value.clone())
                     .unwrap_or_else(|e| panic!("image reference ({e}):\n{example}"));
-                assert_eq!(serde_json::from_value::<ImageRef>(serde_json::to_value(&r).unwrap()).unwrap(), r);
+                assert_eq!(
+                    serde_json::from_value::<ImageRef>(serde_json::to_value(&r).unwrap()).unwrap(),
+                    r
+                );
                 checked += 1;
             } else {
                 skipped += 1;
