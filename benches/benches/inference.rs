@@ -6,9 +6,9 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use easel_benches::{load_photo, models_dir};
 use easel_imaging as imaging;
+use easel_imaging::PixelFormat;
 use easel_models::{ModelStore, ModelStoreConfig};
 use easel_plugin_remove_background::segmodel::SegModel;
-use easel_imaging::PixelFormat;
 use easel_sdk::Tensor;
 use std::hint::black_box;
 use std::time::Duration;
@@ -34,9 +34,7 @@ fn inference(c: &mut Criterion) {
     let rgb: Vec<f32> = rgba
         .data
         .chunks_exact(16)
-        .flat_map(|p| {
-            [0, 4, 8].map(|o| f32::from_ne_bytes([p[o], p[o + 1], p[o + 2], p[o + 3]]))
-        })
+        .flat_map(|p| [0, 4, 8].map(|o| f32::from_ne_bytes([p[o], p[o + 1], p[o + 2], p[o + 3]])))
         .collect();
 
     let mut g = c.benchmark_group("inference");

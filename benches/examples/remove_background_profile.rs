@@ -10,10 +10,10 @@
 //! threads (default 2).
 
 use easel_benches::{models_dir, photo_path};
+use easel_imaging::PixelFormat;
 use easel_imaging::{self as imaging, DecodeLimits, OwnedImage};
 use easel_models::{ModelStore, ModelStoreConfig};
 use easel_plugin_remove_background::{foreground, resize, segmodel::SegModel};
-use easel_imaging::PixelFormat;
 use easel_sdk::{ImageBuf, PixelFormat as SdkFormat};
 use std::hint::black_box;
 use std::path::PathBuf;

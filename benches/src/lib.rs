@@ -1,8 +1,8 @@
 //! Support code shared by the benchmarks: where the shared models and photos live, and the
 //! real-content test images (a photo tiled up to 4K, a soft subject mask) every bench uses.
 
-use easel_imaging::{self as imaging, DecodeLimits, Mask, OwnedImage};
 use easel_imaging::PixelFormat;
+use easel_imaging::{self as imaging, DecodeLimits, Mask, OwnedImage};
 use std::path::PathBuf;
 
 /// 4K UHD, the size the per-job imaging steps are measured at.

@@ -2,8 +2,8 @@
 //! and the learned-model path with a stand-in ONNX file the test builds), colorize from
 //! scribbles, match look; every pixel format; cancellation.
 
-use easel_imaging::{convert, OwnedImage};
 use easel_imaging::PixelFormat;
+use easel_imaging::{convert, OwnedImage};
 use easel_tests::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
