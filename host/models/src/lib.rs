@@ -11,6 +11,8 @@
 
 mod backend;
 mod error;
+#[cfg(feature = "fetch")]
+pub mod fetch;
 pub mod host;
 mod manifest;
 #[cfg(feature = "onnxruntime")]
@@ -23,7 +25,7 @@ mod tests;
 pub use backend::{Backend, LoadedModel, Port};
 pub use error::{BoxError, ModelError};
 pub use host::StoreHost;
-pub use manifest::{ModelEntry, TensorDecl};
+pub use manifest::{parse_manifest, ModelEntry, TensorDecl, BUILT_IN_MANIFEST};
 #[cfg(feature = "onnxruntime")]
 pub use onnx::{find_onnxruntime, onnxruntime_loaded_from, OnnxRuntime};
 

@@ -43,6 +43,26 @@ pub struct ModelEntry {
     pub licence: String,
     #[serde(default)]
     pub source: String,
+    /// Where `easel models fetch` downloads the file, tried in order.
+    #[serde(default)]
+    pub urls: Vec<String>,
+    /// Which upstream release or revision the file is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// The file's size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// The SPDX licence id; absent when the licence is unclear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spdx: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub licence_url: Option<String>,
+    /// Whether the licence allows commercial use; absent when unclear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commercial_use: Option<bool>,
+    /// Fetched by `easel models fetch --defaults`.
+    #[serde(default)]
+    pub default: bool,
     #[serde(default)]
     pub task: String,
     /// Pre- and post-processing the model expects.
@@ -57,10 +77,39 @@ pub struct ModelEntry {
     pub path: Option<PathBuf>,
 }
 
+impl ModelEntry {
+    /// True when the licence is known: an SPDX id and whether commercial use is allowed.
+    pub fn licence_is_clear(&self) -> bool {
+        self.spdx.is_some() && self.commercial_use.is_some()
+    }
+
+    /// One line for people: "Apache-2.0, commercial use allowed (URL)" or what is unclear.
+    pub fn licence_summary(&self) -> String {
+        let url = self
+            .licence_url
+            .as_deref()
+            .map(|u| format!(" ({u})"))
+            .unwrap_or_default();
+        match (&self.spdx, self.commercial_use) {
+            (Some(spdx), Some(true)) => format!("{spdx}, commercial use allowed{url}"),
+            (Some(spdx), Some(false)) => format!("{spdx}, no commercial use{url}"),
+            _ => format!("unclear: {}{url}", self.licence),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct ManifestFile {
     #[serde(default)]
     model: Vec<ModelEntry>,
+}
+
+/// The manifest compiled into the host (what `easel` and the worker know without a folder).
+pub const BUILT_IN_MANIFEST: &str = BUILT_IN;
+
+/// Parses and validates one manifest; `origin` names it in errors.
+pub fn parse_manifest(text: &str, origin: &Path) -> Result<Vec<ModelEntry>, ModelError> {
+    parse(text, origin)
 }
 
 /// Parses and validates one manifest; `origin` names it in errors.
@@ -115,6 +164,21 @@ pub(crate) fn parse(text: &str, origin: &Path) -> Result<Vec<ModelEntry>, ModelE
                     decl.name, decl.shape
                 )));
             }
+        }
+        if entry.default && !entry.licence_is_clear() {
+            return Err(bad(format!(
+                "model `{id}` is marked `default`, but its licence is unclear (no `spdx` or \
+                 `commercial_use`): only models whose licence is known may be defaults"
+            )));
+        }
+        if let Some(url) = entry
+            .urls
+            .iter()
+            .find(|u| !(u.starts_with("https://") || u.starts_with("http://")))
+        {
+            return Err(bad(format!(
+                "model `{id}`: `{url}` is not an http(s) address"
+            )));
         }
         entry.path = None;
     }
