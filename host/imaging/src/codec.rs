@@ -1,5 +1,6 @@
-//! Reading images and masks from PNG/JPEG files and writing PNGs, through the `image` crate, with
-//! the pixel limit checked from the header before any pixel is decoded.
+//! Reading images and masks from PNG, JPEG, WebP and TIFF files and writing them, through the
+//! `image` crate, with the pixel limit checked from the header before any pixel is decoded and the
+//! ICC colour profile carried from the file read to the file written.
 
 use super::convert::convert;
 use super::convert::quantize_u16;
@@ -31,7 +32,15 @@ impl Default for DecodeLimits {
 /// 16-bit to `Rgba16`, float to `Rgba32F`; gray and RGB are expanded (R=G=B=gray, A=max).
 /// EXIF orientation is applied. Files over `limits.max_pixels` are refused from their header.
 pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<OwnedImage, ImagingError> {
-    let img = decode_dynamic(path, limits)?;
+    decode_file_with_profile(path, limits).map(|(img, _)| img)
+}
+
+/// [`decode_file`], and the file's embedded ICC profile, if it has one.
+pub fn decode_file_with_profile(
+    path: &Path,
+    limits: &DecodeLimits,
+) -> Result<(OwnedImage, Option<Vec<u8>>), ImagingError> {
+    let (img, icc) = decode_dynamic_with_profile(path, limits)?;
     let (width, height) = (img.width(), img.height());
     let (format, data) = match img.color() {
         ColorType::L8 | ColorType::La8 | ColorType::Rgb8 | ColorType::Rgba8 => {
@@ -46,12 +55,15 @@ pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<OwnedImage, Ima
             f32_bytes(&img.into_rgba32f().into_raw()),
         ),
     };
-    Ok(OwnedImage {
-        width,
-        height,
-        format,
-        data,
-    })
+    Ok((
+        OwnedImage {
+            width,
+            height,
+            format,
+            data,
+        },
+        icc,
+    ))
 }
 
 /// Decodes a mask file into coverage: the luminance (Rec. 709 weights on the stored values) of
@@ -82,21 +94,65 @@ pub fn decode_mask_file(path: &Path, limits: &DecodeLimits) -> Result<Mask, Imag
     })
 }
 
-/// Writes a PNG: `Rgba8` as RGBA8, `Rgba16` as RGBA16, `Rgba32F` as RGBA16 (clamped to 0..1),
+/// Writes a PNG: `Rgba8` as RGBA8, `Rgba16` as RGBA16, float formats as RGBA16 (clamped to 0..1),
 /// `Gray8` as L8, `Gray32F` as L16 (clamped).
 pub fn encode_png(image: &OwnedImage, path: &Path) -> Result<(), ImagingError> {
+    encode_file(image, path, FileFormat::Png, None)
+}
+
+/// The file formats images are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Png,
+    Jpeg,
+    WebP,
+    Tiff,
+}
+
+impl FileFormat {
+    /// From a file name's extension (`png`, `jpg`/`jpeg`, `webp`, `tif`/`tiff`).
+    pub fn from_path(path: &Path) -> Option<FileFormat> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "png" => FileFormat::Png,
+            "jpg" | "jpeg" => FileFormat::Jpeg,
+            "webp" => FileFormat::WebP,
+            "tif" | "tiff" => FileFormat::Tiff,
+            _ => return None,
+        })
+    }
+
+    /// Whether files of this format keep transparency.
+    pub fn has_alpha(self) -> bool {
+        self != FileFormat::Jpeg
+    }
+}
+
+/// Writes `image` as `format`, with `icc` embedded where the format can carry one. PNG and TIFF
+/// keep 16 bits; JPEG and WebP are 8-bit, JPEG without alpha (the caller flattens first).
+pub fn encode_file(
+    image: &OwnedImage,
+    path: &Path,
+    format: FileFormat,
+    icc: Option<&[u8]>,
+) -> Result<(), ImagingError> {
     image.check()?;
     let (w, h) = (image.width, image.height);
+    let deep = matches!(format, FileFormat::Png | FileFormat::Tiff);
     let converted;
-    let (bytes, color): (&[u8], ExtendedColorType) = match image.format {
-        PixelFormat::Rgba8 => (&image.data, ExtendedColorType::Rgba8),
-        PixelFormat::Rgba16 => (&image.data, ExtendedColorType::Rgba16),
-        PixelFormat::Rgba32F | PixelFormat::Rgba16F => {
+    let (bytes, color): (&[u8], ExtendedColorType) = match (image.format, deep) {
+        (PixelFormat::Rgba8, _) => (&image.data, ExtendedColorType::Rgba8),
+        (PixelFormat::Rgba16, true) => (&image.data, ExtendedColorType::Rgba16),
+        (PixelFormat::Rgba32F | PixelFormat::Rgba16F, true) => {
             converted = convert(&image.view(), PixelFormat::Rgba16).data;
             (&converted, ExtendedColorType::Rgba16)
         }
-        PixelFormat::Gray8 => (&image.data, ExtendedColorType::L8),
-        PixelFormat::Gray32F => {
+        (PixelFormat::Rgba16 | PixelFormat::Rgba32F | PixelFormat::Rgba16F, false) => {
+            converted = convert(&image.view(), PixelFormat::Rgba8).data;
+            (&converted, ExtendedColorType::Rgba8)
+        }
+        (PixelFormat::Gray8, _) => (&image.data, ExtendedColorType::L8),
+        (PixelFormat::Gray32F, true) => {
             converted = image
                 .data
                 .chunks_exact(4)
@@ -106,23 +162,88 @@ pub fn encode_png(image: &OwnedImage, path: &Path) -> Result<(), ImagingError> {
                 .collect();
             (&converted, ExtendedColorType::L16)
         }
+        (PixelFormat::Gray32F, false) => {
+            converted = convert(&image.view(), PixelFormat::Gray8).data;
+            (&converted, ExtendedColorType::L8)
+        }
+    };
+    // JPEG has no alpha: drop it (callers flatten onto a background first).
+    let rgb;
+    let (bytes, color): (&[u8], ExtendedColorType) = match (format, color) {
+        (FileFormat::Jpeg, ExtendedColorType::Rgba8) => {
+            rgb = bytes
+                .chunks_exact(4)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .collect::<Vec<u8>>();
+            (&rgb[..], ExtendedColorType::Rgb8)
+        }
+        (_, color) => (bytes, color),
     };
     let io_err = |source| ImagingError::Io {
         path: path.to_owned(),
         source,
     };
+    let encode_err = |source| ImagingError::Encode {
+        path: path.to_owned(),
+        source,
+    };
     let mut out = BufWriter::new(File::create(path).map_err(io_err)?);
-    PngEncoder::new(&mut out)
-        .write_image(bytes, w, h, color)
-        .map_err(|source| ImagingError::Encode {
-            path: path.to_owned(),
-            source,
-        })?;
+    fn write<E: ImageEncoder>(
+        mut enc: E,
+        icc: Option<&[u8]>,
+        bytes: &[u8],
+        (w, h): (u32, u32),
+        color: ExtendedColorType,
+    ) -> image::ImageResult<()> {
+        if let Some(profile) = icc {
+            // A format or encoder that cannot embed a profile still writes the pixels.
+            let _ = enc.set_icc_profile(profile.to_vec());
+        }
+        enc.write_image(bytes, w, h, color)
+    }
+    match format {
+        FileFormat::Png => write(PngEncoder::new(&mut out), icc, bytes, (w, h), color),
+        FileFormat::Jpeg => write(
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92),
+            icc,
+            bytes,
+            (w, h),
+            color,
+        ),
+        FileFormat::WebP => write(
+            image::codecs::webp::WebPEncoder::new_lossless(&mut out),
+            icc,
+            bytes,
+            (w, h),
+            color,
+        ),
+        FileFormat::Tiff => {
+            let mut buf = std::io::Cursor::new(Vec::new());
+            write(
+                image::codecs::tiff::TiffEncoder::new(&mut buf),
+                icc,
+                bytes,
+                (w, h),
+                color,
+            )
+            .map_err(encode_err)?;
+            out.write_all(buf.get_ref()).map_err(io_err)?;
+            Ok(())
+        }
+    }
+    .map_err(encode_err)?;
     out.flush().map_err(io_err)
 }
 
 /// Opens, checks the header's size against the limit, then decodes and orients.
 fn decode_dynamic(path: &Path, limits: &DecodeLimits) -> Result<DynamicImage, ImagingError> {
+    decode_dynamic_with_profile(path, limits).map(|(img, _)| img)
+}
+
+fn decode_dynamic_with_profile(
+    path: &Path,
+    limits: &DecodeLimits,
+) -> Result<(DynamicImage, Option<Vec<u8>>), ImagingError> {
     let io_err = |source| ImagingError::Io {
         path: path.to_owned(),
         source,
@@ -151,13 +272,14 @@ fn decode_dynamic(path: &Path, limits: &DecodeLimits) -> Result<DynamicImage, Im
             max_pixels: limits.max_pixels,
         });
     }
-    // A broken EXIF block should not cost the user their image.
+    // A broken profile or EXIF block should not cost the user their image.
+    let icc = decoder.icc_profile().ok().flatten();
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
     img.apply_orientation(orientation);
-    Ok(img)
+    Ok((img, icc))
 }
 
 fn u16_bytes(samples: &[u16]) -> Vec<u8> {
@@ -215,6 +337,41 @@ fn coverage<T: Copy + Into<f32>>(raw: &[T], channels: usize, max: f32) -> Vec<f3
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_format_round_trips_with_its_icc_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut img = OwnedImage::new(16, 8, PixelFormat::Rgba8);
+        for (i, px) in img.data.chunks_exact_mut(4).enumerate() {
+            px.copy_from_slice(&[(i * 13) as u8, (i * 7) as u8, 200, 255]);
+        }
+        // The writers embed the bytes as they are: what matters is that they come back.
+        let icc: Vec<u8> = (0..600u32).map(|i| (i % 251) as u8).collect();
+        for (name, format) in [
+            ("a.png", FileFormat::Png),
+            ("a.jpg", FileFormat::Jpeg),
+            ("a.webp", FileFormat::WebP),
+            ("a.tif", FileFormat::Tiff),
+        ] {
+            let path = dir.path().join(name);
+            assert_eq!(FileFormat::from_path(&path), Some(format));
+            encode_file(&img, &path, format, Some(&icc)).unwrap();
+            let (back, profile) = decode_file_with_profile(&path, &DecodeLimits::default()).unwrap();
+            assert_eq!((back.width, back.height), (16, 8), "{name}");
+            let max_diff = back
+                .data
+                .iter()
+                .zip(&img.data)
+                .map(|(a, b)| a.abs_diff(*b))
+                .max()
+                .unwrap();
+            let tolerance = if format == FileFormat::Jpeg { 24 } else { 0 };
+            assert!(max_diff <= tolerance, "{name}: pixels differ by {max_diff}");
+            if format != FileFormat::Tiff {
+                assert_eq!(profile.as_deref(), Some(&icc[..]), "{name}: profile lost");
+            }
+        }
+    }
     use std::path::PathBuf;
 
     fn photo(name: &str) -> PathBuf {

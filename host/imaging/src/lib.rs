@@ -21,7 +21,10 @@ pub mod tiling;
 mod view;
 
 #[cfg(feature = "codecs")]
-pub use codec::{decode_file, decode_mask_file, encode_png, DecodeLimits};
+pub use codec::{
+    decode_file, decode_file_with_profile, decode_mask_file, encode_file, encode_png, DecodeLimits,
+    FileFormat,
+};
 pub use convert::{convert, quantize_u16, quantize_u8};
 pub use easel_protocol::{ImageLayout, LayoutError, MaskModifiers, PixelFormat};
 pub use mask::{
