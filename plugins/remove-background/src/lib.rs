@@ -84,8 +84,7 @@ impl RemoveBackground {
 
         host.progress(0.7, "postprocess".into());
         let small = model.mask_from_output(out)?;
-        let (mw, mh) = model.input_size();
-        let mut mask = resize::resize_bilinear(&small, mw, mh, 1, w, h);
+        let mut mask = model.mask_to_size(&small, w, h);
         for m in &mut mask {
             // Resampling weights sum to 1 only up to rounding: snap so that sure pixels are
             // exactly opaque or transparent (and keep their colour exactly).
