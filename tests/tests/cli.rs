@@ -108,7 +108,34 @@ fn run_starts_the_daemon_and_writes_results_for_files_and_folders() {
         inv.get_pixel(150, 100)[0],
         255 - orig.get_pixel(150, 100)[0]
     );
-    assert_eq!(inv.get_pixel(10, 10)[3], 0);
+    // The whole edited image: outside the selection, the photo as it was.
+    assert_eq!(inv.get_pixel(10, 10), orig.get_pixel(10, 10));
+    // --layer: the result layer alone, placed by the offset it reports.
+    let layer = out_dir.path().join("layer.png");
+    let (ok, _, stderr) = easel(
+        &socket,
+        &config,
+        &[
+            "run",
+            "invert",
+            "-i",
+            photo("chelsea.png").to_str().unwrap(),
+            "--mask",
+            mask_path.to_str().unwrap(),
+            "--margin",
+            "0",
+            "--layer",
+            "-o",
+            layer.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let layer = image::open(&layer).unwrap().to_rgba8();
+    assert_eq!(layer.dimensions(), (100, 100));
+    assert_eq!(
+        layer.get_pixel(50, 50)[0],
+        255 - orig.get_pixel(150, 100)[0]
+    );
 
     // A folder: every image, in batch priority.
     let in_dir = tempfile::tempdir().unwrap();

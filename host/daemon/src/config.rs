@@ -58,6 +58,9 @@ pub struct Config {
     pub onnxruntime: Option<PathBuf>,
     /// Resident models per worker, in MiB; least recently used are evicted above it.
     pub memory_budget_mb: u64,
+    /// Execution providers to try, in order, before the CPU: `cuda`, `tensorrt`, `openvino`,
+    /// `rocm`. One that fails to load is logged with the provider that runs instead.
+    pub execution_providers: Vec<String>,
     /// Threads for inference in each worker (0: ONNX Runtime's default).
     pub threads: usize,
     /// Worker processes per plugin.
@@ -84,6 +87,7 @@ impl Default for Config {
             model_dirs: default_user_dir("models").into_iter().collect(),
             onnxruntime: None,
             memory_budget_mb: DEFAULT_MEMORY_BUDGET_MB,
+            execution_providers: Vec::new(),
             threads: 0,
             workers_per_plugin: 1,
             worker: None,

@@ -16,8 +16,8 @@ pub enum ModelError {
     UnknownModel { id: String },
 
     #[error(
-        "model `{id}`: its file `{file}` was not found (searched: {}); put the file in one of \
-         the model folders (`easel models` shows them)",
+        "model `{id}`: its file `{file}` was not found (searched: {}); get it with \
+         `easel models fetch {id}`, or add a copy with `easel models add FILE --id {id}`",
         list(.searched)
     )]
     MissingFile {

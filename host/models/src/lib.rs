@@ -27,7 +27,9 @@ pub use error::{BoxError, ModelError};
 pub use host::StoreHost;
 pub use manifest::{parse_manifest, ModelEntry, TensorDecl, BUILT_IN_MANIFEST};
 #[cfg(feature = "onnxruntime")]
-pub use onnx::{find_onnxruntime, onnxruntime_loaded_from, OnnxRuntime};
+pub use onnx::{
+    find_onnxruntime, onnxruntime_loaded_from, runtime_report, OnnxRuntime, RuntimeReport,
+};
 
 use easel_sdk::{ModelInfo, Tensor};
 use parking_lot::Mutex;
@@ -55,6 +57,8 @@ pub struct ModelStoreConfig {
     pub intra_threads: usize,
     /// Explicit libonnxruntime path (from the config); see [`find_onnxruntime`].
     pub onnxruntime: Option<PathBuf>,
+    /// Execution providers to try before the CPU (`cuda`, `tensorrt`, `openvino`, `rocm`).
+    pub providers: Vec<String>,
 }
 
 impl Default for ModelStoreConfig {
@@ -64,6 +68,7 @@ impl Default for ModelStoreConfig {
             memory_budget_bytes: DEFAULT_MEMORY_BUDGET_MB << 20,
             intra_threads: 0,
             onnxruntime: None,
+            providers: Vec::new(),
         }
     }
 }
@@ -111,10 +116,10 @@ impl ModelStore {
     /// A store that runs models in this process with ONNX Runtime (loaded on the first run).
     #[cfg(feature = "onnxruntime")]
     pub fn new(config: ModelStoreConfig) -> Result<Self, ModelError> {
-        let backend = Arc::new(OnnxRuntime::new(
-            config.onnxruntime.clone(),
-            config.intra_threads,
-        ));
+        let backend = Arc::new(
+            OnnxRuntime::new(config.onnxruntime.clone(), config.intra_threads)
+                .with_providers(config.providers.clone()),
+        );
         Self::with_backend(config, backend)
     }
 

@@ -14,6 +14,7 @@ fn config(folders: Vec<PathBuf>, budget: u64) -> ModelStoreConfig {
         memory_budget_bytes: budget,
         intra_threads: 1,
         onnxruntime: None,
+        providers: Vec::new(),
     }
 }
 

@@ -22,6 +22,9 @@ struct Args {
     /// Inference threads (0: ONNX Runtime's default).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// An execution provider to try before the CPU (repeatable, in order).
+    #[arg(long = "provider")]
+    providers: Vec<String>,
     /// Resident models above this are evicted, least recently used first.
     #[arg(long = "memory-budget-mb", default_value_t = easel_models::DEFAULT_MEMORY_BUDGET_MB)]
     memory_budget_mb: u64,
@@ -40,6 +43,7 @@ fn main() {
             memory_budget_bytes: args.memory_budget_mb.saturating_mul(1 << 20),
             intra_threads: args.threads,
             onnxruntime: args.onnxruntime,
+            providers: args.providers,
         },
     );
     std::process::exit(code);

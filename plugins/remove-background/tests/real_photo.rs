@@ -26,6 +26,7 @@ fn store() -> &'static ModelStore {
             memory_budget_bytes: 1 << 30,
             intra_threads: 0,
             onnxruntime: None,
+            providers: Vec::new(),
         })
         .expect("model store")
     })

@@ -64,6 +64,10 @@ impl Spawner {
             args.push("--onnxruntime".into());
             args.push(p.display().to_string());
         }
+        for p in &config.execution_providers {
+            args.push("--provider".into());
+            args.push(p.clone());
+        }
         args.push("--threads".into());
         args.push(config.threads.to_string());
         args.push("--memory-budget-mb".into());

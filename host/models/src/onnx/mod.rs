@@ -9,6 +9,7 @@ pub use runtime::find_onnxruntime;
 use crate::{Backend, LoadedModel, ModelError};
 use convert::{ConvertError, Port};
 use easel_sdk::Tensor;
+use ort::ep::ExecutionProviderDispatch;
 use ort::session::{RunOptions, Session};
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
@@ -19,12 +20,60 @@ pub fn onnxruntime_loaded_from() -> Option<PathBuf> {
     runtime::loaded_from()
 }
 
+/// Execution providers a configuration may ask for, by the name it uses.
+pub const PROVIDERS: [&str; 5] = ["cuda", "tensorrt", "openvino", "rocm", "cpu"];
+
+fn provider(name: &str) -> Option<(ExecutionProviderDispatch, bool)> {
+    use ort::ep::{ExecutionProvider, OpenVINO, ROCm, TensorRT, CPU, CUDA};
+    let available = |r: ort::Result<bool>| r.unwrap_or(false);
+    Some(match name {
+        "cuda" => (CUDA::default().build(), available(CUDA::is_available())),
+        "tensorrt" => (
+            TensorRT::default().build(),
+            available(TensorRT::is_available()),
+        ),
+        "openvino" => (
+            OpenVINO::default().build(),
+            available(OpenVINO::is_available()),
+        ),
+        "rocm" => (ROCm::default().build(), available(ROCm::is_available())),
+        "cpu" => (CPU::default().build(), true),
+        _ => return None,
+    })
+}
+
+/// What this machine's ONNX Runtime is and can do, for `easel doctor`.
+#[derive(Debug, Clone)]
+pub struct RuntimeReport {
+    pub library: PathBuf,
+    pub build_info: String,
+    /// Each provider of [`PROVIDERS`] and whether the library was built with it.
+    pub providers: Vec<(&'static str, bool)>,
+}
+
+/// Loads ONNX Runtime (as the worker would) and reports on it.
+pub fn runtime_report(explicit: Option<&Path>) -> Result<RuntimeReport, ModelError> {
+    runtime::environment(explicit)?;
+    let library = runtime::loaded_from().unwrap_or_default();
+    let providers = PROVIDERS
+        .iter()
+        .map(|&name| (name, provider(name).is_some_and(|(_, ok)| ok)))
+        .collect();
+    Ok(RuntimeReport {
+        library,
+        build_info: ort::info().to_string(),
+        providers,
+    })
+}
+
 /// Runs models with the ONNX Runtime library of this process.
 pub struct OnnxRuntime {
     /// The library named by the configuration; searched for when `None`.
     library: Option<PathBuf>,
     /// Intra-op threads per session (0: ONNX Runtime's default).
     intra_threads: usize,
+    /// Execution providers to try, in order, before the CPU.
+    providers: Vec<String>,
 }
 
 impl OnnxRuntime {
@@ -32,7 +81,53 @@ impl OnnxRuntime {
         OnnxRuntime {
             library,
             intra_threads,
+            providers: Vec::new(),
         }
+    }
+
+    /// Tries these execution providers (names from [`PROVIDERS`]) in order; each that fails is
+    /// logged plainly with the provider that runs instead.
+    pub fn with_providers(mut self, providers: Vec<String>) -> Self {
+        self.providers = providers;
+        self
+    }
+
+    fn apply_providers(
+        &self,
+        id: &str,
+        mut builder: ort::session::builder::SessionBuilder,
+    ) -> ort::session::builder::SessionBuilder {
+        for name in &self.providers {
+            let Some((ep, available)) = provider(name) else {
+                log::warn!(
+                    "execution provider `{name}` is not one Easel knows ({}); ignored",
+                    PROVIDERS.join(", ")
+                );
+                continue;
+            };
+            if !available {
+                log::warn!(
+                    "model `{id}`: the ONNX Runtime library was not built with the `{name}` execution provider; trying the next one (the CPU last)"
+                );
+                continue;
+            }
+            match builder.with_execution_providers([ep.error_on_failure()]) {
+                Ok(b) => {
+                    log::info!("model `{id}` runs on the `{name}` execution provider");
+                    return b;
+                }
+                Err(e) => {
+                    log::warn!(
+                        "model `{id}`: the `{name}` execution provider failed to load ({e}); trying the next one (the CPU last)"
+                    );
+                    builder = e.recover();
+                }
+            }
+        }
+        if !self.providers.is_empty() {
+            log::warn!("model `{id}` runs on the CPU");
+        }
+        builder
     }
 }
 
@@ -56,6 +151,7 @@ impl Backend for OnnxRuntime {
                 .with_intra_threads(self.intra_threads)
                 .map_err(|e| load_err(e.into()))?;
         }
+        let mut builder = self.apply_providers(id, builder);
         let session = builder.commit_from_file(path).map_err(load_err)?;
         let (inputs, outputs) = convert::ports(&session);
         let public = |ports: &[Port]| ports.iter().map(Port::public).collect();

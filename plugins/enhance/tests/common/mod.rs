@@ -29,6 +29,7 @@ pub fn store() -> &'static ModelStore {
             memory_budget_bytes: 1 << 30,
             intra_threads: 0,
             onnxruntime: None,
+            providers: Vec::new(),
         })
         .expect("model store")
     })
