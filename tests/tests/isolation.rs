@@ -40,6 +40,12 @@ fn every_kind_of_misbehaviour_fails_only_its_job_and_names_the_plugin() {
         ("test-exit", "plugin_crashed", "exit code 3"),
         ("test-hang", "plugin_timeout", "more than 2 s"),
         ("test-memory", "plugin_memory", "over the limit of 300 MiB"),
+        (
+            "test-garbage",
+            "plugin_crashed",
+            "garbage on its worker channel",
+        ),
+        ("test-stop", "plugin_timeout", "more than 2 s"),
     ];
     for (op, code, detail) in cases {
         let err = run_op(&mut c, op, json!({})).expect_err(op);

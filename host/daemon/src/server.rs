@@ -75,6 +75,22 @@ fn check_private_dir(dir: &Path) -> Result<(), StartError> {
     Ok(())
 }
 
+/// Only this user's processes may talk to the daemon. The socket's mode already keeps others
+/// out; the peer's credentials are checked too, in case the socket or its folder were opened up.
+fn check_peer(stream: &UnixStream) -> Result<(), String> {
+    let creds = nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
+        .map_err(|e| format!("cannot read the peer's credentials: {e}"))?;
+    let me = nix::unistd::getuid().as_raw();
+    if creds.uid() != me {
+        return Err(format!(
+            "process {} of user {} is not this daemon's user ({me})",
+            creds.pid(),
+            creds.uid()
+        ));
+    }
+    Ok(())
+}
+
 /// Prepares the socket path: a private folder, no other daemon there, a stale socket removed.
 fn claim_socket(path: &Path) -> Result<UnixListener, StartError> {
     let socket_err = |source| StartError::Socket {
@@ -171,6 +187,11 @@ pub fn run_daemon(config: Config) -> Result<(), StartError> {
         }
         match stream {
             Ok(stream) => {
+                if let Err(reason) = check_peer(&stream) {
+                    // Not answered: another user learns nothing from this daemon.
+                    log::warn!("refused a connection: {reason}");
+                    continue;
+                }
                 let daemon = daemon.clone();
                 std::thread::spawn(move || daemon.serve(stream));
             }
@@ -280,7 +301,7 @@ impl Daemon {
             conn.flush(Duration::from_secs(1));
             false
         };
-        match frame.parse::<Request>() {
+        match frame.parse_request() {
             Ok(Request::Hello(hello)) => {
                 if hello.protocol != PROTOCOL_VERSION {
                     return refuse(ProtocolError::new(
@@ -333,7 +354,7 @@ impl Daemon {
     }
 
     fn handle(&self, conn: &Arc<Connection>, frame: Frame) {
-        let request = match frame.parse::<Request>() {
+        let request = match frame.parse_request() {
             Ok(r) => r,
             Err(e) => {
                 let id = frame.parse::<Envelope>().ok().and_then(|e| e.id);

@@ -77,17 +77,51 @@ impl Frame {
     /// The message as `T`. Errors name the field at fault (`image.format: unknown variant ...`).
     pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, TransportError> {
         let mut de = serde_json::Deserializer::from_slice(&self.json);
-        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if inner.is_syntax() || inner.is_eof() || path == "." {
-                TransportError::Json(inner)
-            } else {
-                TransportError::Message(format!("{path}: {inner}"))
-            }
-        })?;
+        let value = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
         de.end()?;
         Ok(value)
+    }
+}
+
+impl Frame {
+    /// The message as a client request. Errors name the field at fault, also inside a request's
+    /// variant (`image.width: invalid value: integer \`-1\`, expected u32`).
+    pub fn parse_request(&self) -> Result<easel_protocol::Request, TransportError> {
+        let kind = self
+            .parse::<easel_protocol::Envelope>()
+            .ok()
+            .and_then(|e| e.kind);
+        let Some(kind) = kind.filter(|k| easel_protocol::Request::TYPES.contains(&k.as_str()))
+        else {
+            return self.parse();
+        };
+        let mut de = serde_json::Deserializer::from_slice(&self.json);
+        let mut track = serde_path_to_error::Track::new();
+        let parsed = easel_protocol::Request::deserialize_body(
+            &kind,
+            serde_path_to_error::Deserializer::new(&mut de, &mut track),
+        );
+        match parsed {
+            Ok(Some(request)) => {
+                de.end()?;
+                Ok(request)
+            }
+            Ok(None) => self.parse(),
+            Err(e) => Err(describe_at(track.path().to_string(), e)),
+        }
+    }
+}
+
+fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> TransportError {
+    let path = e.path().to_string();
+    describe_at(path, e.into_inner())
+}
+
+fn describe_at(path: String, inner: serde_json::Error) -> TransportError {
+    if inner.is_syntax() || inner.is_eof() || path == "." {
+        TransportError::Json(inner)
+    } else {
+        TransportError::Message(format!("{path}: {inner}"))
     }
 }
 
@@ -331,5 +365,57 @@ mod tests {
             err.starts_with("image.width: invalid value: integer `-1`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn lists_for_objects_are_refused_naming_the_field() {
+        let parse = |json: &str| {
+            Frame {
+                json: json.as_bytes().to_vec(),
+                payload: Vec::new(),
+                fds: Vec::new(),
+            }
+            .parse_request()
+        };
+        let image = r#"{"width": 1, "height": 1, "format": "rgba8", "data": {"inline": 0}}"#;
+        assert!(parse(&format!(
+            r#"{{"type":"submit","operation":"x","image":{image}}}"#
+        ))
+        .is_ok());
+        let err = parse(&format!(
+            r#"{{"type":"submit","operation":"x","image":{image},"mask_modifiers":[]}}"#
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("mask_modifiers: invalid type: sequence"),
+            "{err}"
+        );
+        let err = parse(
+            r#"{"type":"submit","operation":"x","image":[1,1,"rgba8",null,null,{"inline":0}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("image: invalid type: sequence"), "{err}");
+        let err = parse(&format!(
+            r#"{{"type":"submit","operation":"x","image":{image},"references":[{image},[1]]}}"#
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("references[1]: invalid type: sequence"),
+            "{err}"
+        );
+        let err = parse(r#"{"type":"submit","operation":"x","image":{"width":-1,"height":1,"format":"rgba8","data":{"inline":0}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("image.width: invalid value: integer `-1`"),
+            "{err}"
+        );
+        let err = parse(r#"{"type":"fetch","job":"7"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("job: invalid type: string"), "{err}");
     }
 }

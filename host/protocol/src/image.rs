@@ -1,6 +1,7 @@
 //! Image descriptions on the wire: pixel formats, strided layouts, and image references (size,
 //! format, strides, and where the bytes are: a descriptor of the frame or its inline payload).
 
+use crate::object::object_only;
 use serde::{Deserialize, Serialize};
 
 /// Pixel formats on the wire. Samples are native (little-endian) byte order, colour straight
@@ -207,16 +208,33 @@ pub enum DataRef {
 }
 
 /// The JSON shape of [`DataRef`], so that a malformed one gets an error that says what it takes.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, Serialize)]
 struct DataRefFields {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     fd: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     offset: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     inline: Option<u64>,
 }
+
+/// The fields of [`DataRefFields`]; read from an object only (`object_only`).
+#[derive(Deserialize)]
+#[serde(remote = "DataRefFields", deny_unknown_fields)]
+struct DataRefFieldsDef {
+    #[serde(default)]
+    fd: Option<usize>,
+    #[serde(default)]
+    offset: Option<u64>,
+    #[serde(default)]
+    inline: Option<u64>,
+}
+
+object_only!(
+    DataRefFields,
+    DataRefFieldsDef,
+    "an object {\"fd\": index, \"offset\": bytes} or {\"inline\": payload offset}"
+);
 
 impl TryFrom<DataRefFields> for DataRef {
     type Error = String;
@@ -253,17 +271,37 @@ impl From<DataRef> for DataRefFields {
 }
 
 /// An image reference: size, format, strides (optional: packed by default) and where the bytes are.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ImageRef {
     pub width: u32,
     pub height: u32,
     pub format: PixelFormat,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub row_stride: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pixel_stride: Option<usize>,
     pub data: DataRef,
 }
+
+/// The fields of [`ImageRef`]; read from an object only (`object_only`).
+#[derive(Deserialize)]
+#[serde(remote = "ImageRef")]
+struct ImageRefDef {
+    width: u32,
+    height: u32,
+    format: PixelFormat,
+    #[serde(default)]
+    row_stride: Option<usize>,
+    #[serde(default)]
+    pixel_stride: Option<usize>,
+    data: DataRef,
+}
+
+object_only!(
+    ImageRef,
+    ImageRefDef,
+    "an image reference object {\"width\", \"height\", \"format\", \"data\", optional \"row_stride\", \"pixel_stride\"}"
+);
 
 impl ImageRef {
     /// The layout this reference describes. Sizes are checked against `max_pixels` before

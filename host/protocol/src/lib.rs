@@ -6,6 +6,7 @@
 pub mod error;
 pub mod image;
 pub mod message;
+mod object;
 pub mod ops;
 pub mod params;
 pub mod worker;

@@ -3,6 +3,7 @@
 
 use crate::error::{Code, ErrorMessage, Fault};
 use crate::image::{ImageRef, PixelFormat};
+use crate::object::object_only;
 use crate::ops::OperationInfo;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -54,17 +55,31 @@ pub enum Priority {
 
 /// What the user asked to do to the selection before the job runs: invert first, then grow
 /// (negative shrinks), then feather, all in pixels.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct MaskModifiers {
-    #[serde(default)]
     pub grow: i32,
     /// Feather radius in pixels (a Gaussian of sigma = feather / 2); 0 = none.
-    #[serde(default)]
     pub feather: f32,
-    #[serde(default)]
     pub invert: bool,
 }
+
+/// The fields of [`MaskModifiers`]; read from an object only (`object_only`).
+#[derive(Deserialize)]
+#[serde(remote = "MaskModifiers", deny_unknown_fields)]
+struct MaskModifiersDef {
+    #[serde(default)]
+    grow: i32,
+    #[serde(default)]
+    feather: f32,
+    #[serde(default)]
+    invert: bool,
+}
+
+object_only!(
+    MaskModifiers,
+    MaskModifiersDef,
+    "an object {\"grow\": pixels, \"feather\": pixels, \"invert\": bool}"
+);
 
 impl MaskModifiers {
     /// True when applying these changes nothing.
@@ -215,6 +230,91 @@ impl Request {
             | Request::StreamClose { id, .. }
             | Request::Shutdown { id } => *id,
         }
+    }
+}
+
+/// The body of a request without its tag, for [`Request::deserialize_body`].
+#[derive(Deserialize)]
+struct IdOnly {
+    #[serde(default)]
+    id: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct IdJob {
+    #[serde(default)]
+    id: Option<u64>,
+    job: u64,
+}
+
+#[derive(Deserialize)]
+struct IdImage {
+    #[serde(default)]
+    id: Option<u64>,
+    image: ImageRef,
+}
+
+#[derive(Deserialize)]
+struct IdStream {
+    #[serde(default)]
+    id: Option<u64>,
+    stream: u64,
+}
+
+impl Request {
+    /// Reads the request whose `type` is `kind` straight from `d`, the whole message (its
+    /// `type` field is ignored here). The derived, internally tagged `Deserialize` buffers the
+    /// message before it reads the variant, so a path-tracking deserializer cannot say which
+    /// field was wrong; this reads each variant's fields directly, so it can. `None` when
+    /// `kind` is no request type.
+    pub fn deserialize_body<'de, D: serde::Deserializer<'de>>(
+        kind: &str,
+        d: D,
+    ) -> Result<Option<Request>, D::Error> {
+        Ok(Some(match kind {
+            "hello" => Request::Hello(Hello::deserialize(d)?),
+            "list_operations" => Request::ListOperations {
+                id: IdOnly::deserialize(d)?.id,
+            },
+            "submit" => Request::Submit(Box::new(Submit::deserialize(d)?)),
+            "fetch" => {
+                let b = IdJob::deserialize(d)?;
+                Request::Fetch {
+                    id: b.id,
+                    job: b.job,
+                }
+            }
+            "cancel" => {
+                let b = IdJob::deserialize(d)?;
+                Request::Cancel {
+                    id: b.id,
+                    job: b.job,
+                }
+            }
+            "status" => Request::Status {
+                id: IdOnly::deserialize(d)?.id,
+            },
+            "echo" => {
+                let b = IdImage::deserialize(d)?;
+                Request::Echo {
+                    id: b.id,
+                    image: b.image,
+                }
+            }
+            "stream_open" => Request::StreamOpen(StreamOpen::deserialize(d)?),
+            "stream_frame" => Request::StreamFrame(StreamFrame::deserialize(d)?),
+            "stream_close" => {
+                let b = IdStream::deserialize(d)?;
+                Request::StreamClose {
+                    id: b.id,
+                    stream: b.stream,
+                }
+            }
+            "shutdown" => Request::Shutdown {
+                id: IdOnly::deserialize(d)?.id,
+            },
+            _ => return Ok(None),
+        }))
     }
 }
 
@@ -441,6 +541,67 @@ mod tests {
         let r: Request = serde_json::from_str(r#"{"type":"status","id":4,"extra":1}"#).unwrap();
         assert_eq!(r, Request::Status { id: Some(4) });
         assert!(serde_json::from_str::<Request>(r#"{"type":"nope"}"#).is_err());
+    }
+
+    #[test]
+    fn body_parsing_agrees_with_the_tagged_derive() {
+        let image = json!({"width": 2, "height": 1, "format": "gray8", "data": {"fd": 0}});
+        for v in [
+            json!({"type": "hello", "protocol": 1, "client": "t", "features": ["fd"]}),
+            json!({"type": "list_operations", "id": 1}),
+            json!({"type": "submit", "id": 2, "operation": "invert", "image": image,
+                   "mask_modifiers": {"grow": 1}, "priority": "batch"}),
+            json!({"type": "fetch", "id": 3, "job": 17}),
+            json!({"type": "cancel", "job": 17}),
+            json!({"type": "status", "id": 5}),
+            json!({"type": "echo", "id": 6, "image": image}),
+            json!({"type": "stream_open", "id": 7, "operation": "invert"}),
+            json!({"type": "stream_frame", "stream": 3, "seq": 10, "image": image}),
+            json!({"type": "stream_close", "id": 8, "stream": 3}),
+            json!({"type": "shutdown", "id": 9}),
+        ] {
+            let tagged: Request = serde_json::from_value(v.clone()).unwrap();
+            let kind = v["type"].as_str().unwrap();
+            let body = Request::deserialize_body(kind, &v).unwrap();
+            assert_eq!(body, Some(tagged), "{v}");
+        }
+        assert_eq!(Request::deserialize_body("nope", &json!({})).unwrap(), None);
+    }
+
+    #[test]
+    fn structs_are_read_from_objects_only() {
+        let image = json!({"width": 1, "height": 1, "format": "rgba8", "data": {"inline": 0}});
+        let submit = |extra: serde_json::Value| {
+            let mut v = json!({"type": "submit", "operation": "invert", "image": image});
+            for (k, val) in extra.as_object().unwrap() {
+                v[k] = val.clone();
+            }
+            serde_json::from_value::<Request>(v)
+        };
+        assert!(submit(json!({})).is_ok());
+        assert!(submit(json!({"mask_modifiers": {"grow": 2}})).is_ok());
+        for (bad, expected) in [
+            (json!({"mask_modifiers": []}), "\"grow\""),
+            (json!({"mask_modifiers": [1, 2.0, true]}), "\"grow\""),
+            (json!({"mask_modifiers": 3}), "\"grow\""),
+            (
+                json!({"image": [1, 1, "rgba8", null, null, {"inline": 0}]}),
+                "image reference object",
+            ),
+            (json!({"image": "x"}), "image reference object"),
+            (json!({"mask": []}), "image reference object"),
+            (
+                json!({"references": [[1, 1, "rgba8", null, null, {"inline": 0}]]}),
+                "image reference object",
+            ),
+            (
+                json!({"image": {"width": 1, "height": 1, "format": "rgba8", "data": [0, 0]}}),
+                "\"inline\"",
+            ),
+        ] {
+            let err = submit(bad.clone()).expect_err(&bad.to_string()).to_string();
+            assert!(err.contains(expected), "{bad}: {err}");
+        }
     }
 
     #[test]

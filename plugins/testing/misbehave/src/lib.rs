@@ -24,10 +24,14 @@ pub enum Behaviour {
     Hang,
     Memory,
     Exit,
+    /// Writes a frame of bytes that are not a message onto the worker's channel to the daemon.
+    Garbage,
+    /// Stops its own process (SIGSTOP): alive, but answering nothing, not even a cancel.
+    Stop,
 }
 
 impl Behaviour {
-    pub const ALL: [Behaviour; 7] = [
+    pub const ALL: [Behaviour; 9] = [
         Behaviour::Echo,
         Behaviour::Panic,
         Behaviour::Abort,
@@ -35,6 +39,8 @@ impl Behaviour {
         Behaviour::Hang,
         Behaviour::Memory,
         Behaviour::Exit,
+        Behaviour::Garbage,
+        Behaviour::Stop,
     ];
 
     /// The operation id.
@@ -47,6 +53,8 @@ impl Behaviour {
             Behaviour::Hang => "test-hang",
             Behaviour::Memory => "test-memory",
             Behaviour::Exit => "test-exit",
+            Behaviour::Garbage => "test-garbage",
+            Behaviour::Stop => "test-stop",
         }
     }
 
@@ -62,6 +70,11 @@ impl Behaviour {
             Behaviour::Hang => ("Hang", "Never returns and ignores cancellation"),
             Behaviour::Memory => ("Memory runaway", "Allocates memory until it is stopped"),
             Behaviour::Exit => ("Exit", "Calls exit(3) from inside the plugin"),
+            Behaviour::Garbage => (
+                "Garbage",
+                "Writes bytes that are not a message onto the worker's channel",
+            ),
+            Behaviour::Stop => ("Stop answering", "Stops its own process with SIGSTOP"),
         }
     }
 }
@@ -104,6 +117,25 @@ pub fn copy_packed(image: ImageView<'_>) -> ImageBuf {
     ImageBuf {
         layout: ImageLayout::packed(l.width, l.height, l.format),
         data: data.into(),
+    }
+}
+
+/// The descriptor of the worker's channel to the daemon (`easel_daemon`'s `WORKER_FD`).
+const WORKER_FD: i32 = 3;
+
+/// Writes a frame header announcing 32 bytes of JSON, then 32 bytes that are not JSON, onto the
+/// worker's channel, then waits to be stopped.
+fn write_garbage() -> ! {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&32u32.to_le_bytes());
+    bytes.extend_from_slice(&0u64.to_le_bytes());
+    bytes.extend_from_slice(&[0xff; 32]);
+    // SAFETY: writes a buffer we own to a descriptor number; a bad descriptor only fails.
+    unsafe {
+        libc::write(WORKER_FD, bytes.as_ptr().cast(), bytes.len());
+    }
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -168,6 +200,12 @@ impl Operation for Misbehave {
             },
             Behaviour::Memory => run_away_with_memory(host),
             Behaviour::Exit => std::process::exit(3),
+            Behaviour::Garbage => write_garbage(),
+            // SAFETY: raising a signal in our own process; stopping is the point.
+            Behaviour::Stop => unsafe {
+                libc::raise(libc::SIGSTOP);
+                RResult::RErr(PluginError::plugin("was stopped and continued"))
+            },
         }
     }
 }
@@ -304,7 +342,9 @@ mod tests {
                 "test-segfault",
                 "test-hang",
                 "test-memory",
-                "test-exit"
+                "test-exit",
+                "test-garbage",
+                "test-stop"
             ]
         );
     }

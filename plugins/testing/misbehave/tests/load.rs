@@ -73,7 +73,9 @@ fn loads_and_echoes_through_the_library() {
             "test-segfault",
             "test-hang",
             "test-memory",
-            "test-exit"
+            "test-exit",
+            "test-garbage",
+            "test-stop"
         ]
     );
 
