@@ -103,8 +103,9 @@ impl Daemon {
         let socket = dir.path().join("easeld.sock");
         let config = dir.path().join("easel.toml");
         let toml = format!(
-            "socket = {:?}\nplugin_dirs = [{:?}]\nmodel_dirs = {:?}\nthreads = 2\n{}\n[limits]\n{}\n",
+            "socket = {:?}\nlog_file = {:?}\nplugin_dirs = [{:?}]\nmodel_dirs = {:?}\nthreads = 2\n{}\n[limits]\n{}\n",
             socket,
+            dir.path().join("easeld-file.log"),
             plugins,
             opts.model_dirs.clone().unwrap_or_else(|| vec![shared_dir().join("models")]),
             opts.extra,

@@ -85,7 +85,9 @@ def start_daemon(socket_path: str, daemon_path: str | None = None, timeout: floa
             raise DaemonUnavailable(
                 f"nothing listens on {socket_path} and no easeld to start was found; tried: "
                 f"{'; '.join(tried)}. Set EASELD or pass daemon_path.")
-        cmd = [exe, "--socket", socket_path, *args]
+        # A daemon started on demand exits once nobody has used it for 15 minutes.
+        idle = [] if "--exit-when-idle" in args else ["--exit-when-idle", "900"]
+        cmd = [exe, "--socket", socket_path, *idle, *args]
         with open(log_path, "ab") as log:
             log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} started by easel_client: "
                       f"{' '.join(cmd)}\n".encode())

@@ -6,6 +6,7 @@ mod doctor;
 mod error;
 mod models;
 mod run;
+mod triton_repo;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use easel_client::{default_socket_path, Client};

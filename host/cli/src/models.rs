@@ -41,6 +41,8 @@ pub enum ModelsCommand {
     Verify { ids: Vec<String> },
     /// The model folders, or the file of one model.
     Path { id: Option<String> },
+    /// Write a Triton Inference Server model repository for the store's models.
+    TritonRepo(crate::triton_repo::TritonRepoArgs),
 }
 
 fn user_models_dir() -> Result<PathBuf, CliError> {
@@ -229,6 +231,7 @@ pub fn models(cli: &Cli, command: &ModelsCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
+        ModelsCommand::TritonRepo(args) => crate::triton_repo::triton_repo(&store, args, cli.json),
         ModelsCommand::Verify { ids } => {
             let ids: Vec<String> = if ids.is_empty() {
                 store

@@ -238,8 +238,9 @@ impl Client {
         })
     }
 
-    /// Connects, starting `easeld` (detached, logging to a file beside the socket) if nothing
-    /// answers.
+    /// Connects, starting `easeld` (detached, logging to a file beside the socket, exiting
+    /// after [`ON_DEMAND_IDLE_EXIT_S`] without clients) if nothing answers. The lock file
+    /// `<socket>.lock`, which the Python client takes too, makes concurrent starters start one.
     pub fn connect_or_start(
         path: &Path,
         daemon: &Path,
@@ -257,10 +258,18 @@ impl Client {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
+        let _lock = StartLock::take(path, wait).map_err(|e| failed(e.to_string()))?;
+        // Another client may have started it while we waited for the lock.
+        if let Ok(c) = Client::connect(path) {
+            return Ok(c);
+        }
         let log = std::fs::File::create(&log_path)
             .map_err(|e| failed(format!("cannot create its log {}: {e}", log_path.display())))?;
         let mut cmd = Command::new(daemon);
-        cmd.arg("--socket").arg(path);
+        cmd.arg("--socket")
+            .arg(path)
+            .arg("--exit-when-idle")
+            .arg(ON_DEMAND_IDLE_EXIT_S.to_string());
         if let Some(c) = config {
             cmd.arg("--config").arg(c);
         }
@@ -559,6 +568,39 @@ impl Client {
     pub fn stream_close(&mut self, stream: u64) -> Result<(), ClientError> {
         self.request(|id| Request::StreamClose { id, stream }, &[], &[])?;
         Ok(())
+    }
+}
+
+/// A daemon a client starts on demand exits after this many seconds without clients or jobs.
+pub const ON_DEMAND_IDLE_EXIT_S: u64 = 900;
+
+/// The single-instance lock of daemon starters: an exclusive `flock` on `<socket>.lock`, shared
+/// with the Python client's autostart; released when dropped.
+struct StartLock(#[allow(dead_code)] nix::fcntl::Flock<std::fs::File>);
+
+impl StartLock {
+    fn take(socket: &Path, wait: Duration) -> std::io::Result<StartLock> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut name = socket.as_os_str().to_owned();
+        name.push(".lock");
+        let path = PathBuf::from(name);
+        let deadline = Instant::now() + wait;
+        loop {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&path)?;
+            match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                Ok(locked) => return Ok(StartLock(locked)),
+                Err((_, nix::Error::EWOULDBLOCK)) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                Err((_, e)) => return Err(e.into()),
+            }
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::error::StartError;
 use easel_ipc::paths::{default_socket_path, xdg_dir};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Limits checked before anything is allocated, and supervision limits for workers.
@@ -65,6 +65,13 @@ pub struct Config {
     pub threads: usize,
     /// Worker processes per plugin.
     pub workers_per_plugin: usize,
+    /// Exit after this many seconds with no client and no job (0: never). Clients that start
+    /// the daemon on demand ask for it with `easeld --exit-when-idle`.
+    pub exit_when_idle_s: u64,
+    /// A worker unloads its models after this many seconds without a job (0: never).
+    pub model_idle_unload_s: u64,
+    /// The persistent log, rotated at 5 MB (3 old files kept); empty: no log file.
+    pub log_file: Option<PathBuf>,
     /// The worker binary; by default `easel-worker` next to `easeld`.
     pub worker: Option<PathBuf>,
     /// Tileable operations run on tiles of at most this many pixels per side...
@@ -72,6 +79,8 @@ pub struct Config {
     /// ...each with this much context on every side, blended across the seams.
     pub tile_overlap: u32,
     pub limits: Limits,
+    /// Inference servers and which models run on them (see [`Inference`]).
+    pub inference: Inference,
 }
 
 /// Kept equal to `easel_models::DEFAULT_MEMORY_BUDGET_MB` by a test (the daemon does not link
@@ -90,10 +99,14 @@ impl Default for Config {
             execution_providers: Vec::new(),
             threads: 0,
             workers_per_plugin: 1,
+            exit_when_idle_s: 0,
+            model_idle_unload_s: 600,
+            log_file: default_state_dir().map(|d| d.join("easeld.log")),
             worker: None,
             tile_size: 512,
             tile_overlap: 32,
             limits: Limits::default(),
+            inference: Inference::default(),
         }
     }
 }
@@ -136,12 +149,99 @@ impl Config {
         self.socket.iter_mut().for_each(fix);
         self.onnxruntime.iter_mut().for_each(fix);
         self.worker.iter_mut().for_each(fix);
+        self.log_file.iter_mut().for_each(fix);
         self.plugin_dirs.iter_mut().for_each(fix);
         self.model_dirs.iter_mut().for_each(fix);
+        for e in &mut self.inference.endpoint {
+            e.ca_file.iter_mut().for_each(fix);
+        }
     }
 
     pub fn socket_path(&self) -> PathBuf {
         self.socket.clone().unwrap_or_else(default_socket_path)
+    }
+}
+
+/// Where a model runs: `local` (ONNX Runtime in the worker), `remote` (only on an inference
+/// server) or `remote-then-local` (on a server while one can run it, else locally).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Route {
+    Local,
+    Remote,
+    RemoteThenLocal,
+}
+
+/// How an endpoint is spoken to: `grpc` (raw tensors), `rest` (Triton's binary tensor
+/// extension) or `rest-json` (any KServe v2 server, e.g. MLServer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    Grpc,
+    Rest,
+    RestJson,
+}
+
+/// One inference server (`[[inference.endpoint]]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InferenceEndpoint {
+    /// `grpc://host:8001`, `grpcs://host:8001`, `http://host:8000` or `https://host:8000`.
+    pub url: String,
+    /// Default: `grpc` for grpc(s):// addresses, `rest` for http(s)://.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
+    /// The environment variable that holds a bearer token (never the token itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_env: Option<String>,
+    /// PEM file of the CA of the server's certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Plain text to a host that is not loopback (trusted private networks only).
+    #[serde(default)]
+    pub allow_plaintext: bool,
+}
+
+/// `[inference]`: remote inference servers (KServe v2 / Open Inference Protocol: Triton,
+/// MLServer) and per-model routes. Two lines point easeld at a server:
+/// `[[inference.endpoint]]` and `url = "grpc://host:8001"`; every model then runs there, and
+/// locally while no server can run it. The worker receives this section as JSON.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Inference {
+    /// Route of models not named in `route`; default `remote-then-local` with an endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<Route>,
+    /// Tried in order: a server that refuses connections is skipped for `recheck_s`.
+    pub endpoint: Vec<InferenceEndpoint>,
+    /// Routes by model id (`[inference.route]` with `u2netp = "local"`).
+    pub route: std::collections::BTreeMap<String, Route>,
+    pub connect_timeout_s: f64,
+    /// One model call gives up after this long (never retried on another server).
+    pub timeout_s: f64,
+    pub recheck_s: f64,
+}
+
+impl Default for Inference {
+    fn default() -> Self {
+        Inference {
+            default: None,
+            endpoint: Vec::new(),
+            route: Default::default(),
+            connect_timeout_s: 3.0,
+            timeout_s: 120.0,
+            recheck_s: 5.0,
+        }
+    }
+}
+
+impl Inference {
+    /// The JSON the worker is started with, when any endpoint is configured.
+    pub fn worker_arg(&self) -> Option<String> {
+        if self.endpoint.is_empty() {
+            return None;
+        }
+        serde_json::to_string(self).ok()
     }
 }
 
@@ -150,6 +250,14 @@ pub fn default_config_path() -> Option<PathBuf> {
     let base = xdg_dir("XDG_CONFIG_HOME")
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
     Some(base.join("easel").join("easel.toml"))
+}
+
+/// `$XDG_STATE_HOME/easel` (or `~/.local/state/easel`): logs that survive a reboot.
+pub fn default_state_dir() -> Option<PathBuf> {
+    let base = xdg_dir("XDG_STATE_HOME").or_else(|| {
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("state"))
+    })?;
+    Some(base.join("easel"))
 }
 
 /// `$XDG_DATA_HOME/easel/<what>` (or `~/.local/share/easel/<what>`).
@@ -179,6 +287,43 @@ mod tests {
         assert_eq!(c.threads, 2);
         assert_eq!(c.limits.max_pixels, 100);
         assert_eq!(c.limits.max_message_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn two_lines_point_the_daemon_at_an_inference_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("easel.toml");
+        std::fs::write(
+            &path,
+            "[[inference.endpoint]]\nurl = \"grpc://127.0.0.1:8001\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.inference.endpoint.len(), 1);
+        let arg = c.inference.worker_arg().unwrap();
+        assert!(arg.contains("grpc://127.0.0.1:8001"), "{arg}");
+        assert!(Config::default().inference.worker_arg().is_none());
+        std::fs::write(
+            &path,
+            "[inference]\ndefault = \"remote\"\n[inference.route]\nu2netp = \"remote-then-local\"\n\
+             [[inference.endpoint]]\nurl = \"https://gpu:8000\"\nprotocol = \"rest-json\"\n\
+             token_env = \"TRITON_TOKEN\"\nca_file = \"ca.pem\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.inference.route["u2netp"], Route::RemoteThenLocal);
+        assert_eq!(c.inference.endpoint[0].protocol, Some(Protocol::RestJson));
+        assert_eq!(
+            c.inference.endpoint[0].ca_file.as_deref(),
+            Some(dir.path().join("ca.pem").as_path())
+        );
+        std::fs::write(
+            &path,
+            "[[inference.endpoint]]\nurl = \"x\"\ntoken = \"abc\"\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("token"), "{err}");
     }
 
     #[test]

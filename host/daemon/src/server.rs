@@ -26,7 +26,7 @@ use std::{
     },
     path::{Path, PathBuf},
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Arc,
     },
     time::Duration,
@@ -45,6 +45,8 @@ pub struct Daemon {
     /// Open streams, keyed by (connection id, stream id).
     streams: Mutex<HashMap<(u64, u64), StreamSettings>>,
     shutting_down: AtomicBool,
+    /// Connections being served, for the idle exit.
+    connections: AtomicUsize,
 }
 
 /// Checks that `dir` is this user's folder and nobody else can write in it (so nobody else can
@@ -120,19 +122,59 @@ fn claim_socket(path: &Path) -> Result<UnixListener, StartError> {
     Ok(listener)
 }
 
-/// Runs the daemon until a `shutdown` request ends it.
+/// The listening socket systemd passed us (socket activation: `LISTEN_PID` is ours and
+/// `LISTEN_FDS` at least 1, the socket on descriptor 3), if it did.
+fn activated_listener() -> Option<UnixListener> {
+    let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;
+    let fds: u32 = std::env::var("LISTEN_FDS").ok()?.parse().ok()?;
+    if pid != std::process::id() || fds < 1 {
+        return None;
+    }
+    // SAFETY: systemd's protocol hands this process descriptor 3 as its listening socket.
+    let listener = unsafe { <UnixListener as std::os::fd::FromRawFd>::from_raw_fd(3) };
+    // Our workers must not inherit it.
+    let _ = nix::fcntl::fcntl(
+        &listener,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    );
+    std::env::remove_var("LISTEN_PID");
+    std::env::remove_var("LISTEN_FDS");
+    Some(listener)
+}
+
+/// Where the built-in plugins are: next to `easeld` (a build tree) and in `../lib/easel/plugins`
+/// (an installed prefix).
+fn builtin_plugin_dirs() -> Vec<PathBuf> {
+    let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+    else {
+        return Vec::new();
+    };
+    vec![exe_dir.join("../lib/easel/plugins"), exe_dir]
+}
+
+/// Runs the daemon until a `shutdown` request (or, when configured, an idle time) ends it.
 pub fn run_daemon(config: Config) -> Result<(), StartError> {
-    let socket = config.socket_path();
+    let activated = activated_listener();
+    // An activated daemon serves the socket it was given, wherever that is.
+    let socket = activated
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .and_then(|a| a.as_pathname().map(Path::to_path_buf))
+        .unwrap_or_else(|| config.socket_path());
+    let owns_socket = activated.is_none();
     // Refuse early if another daemon answers, before starting any worker.
-    if UnixStream::connect(&socket).is_ok() {
+    if activated.is_none() && UnixStream::connect(&socket).is_ok() {
         return Err(StartError::AlreadyRunning(socket));
     }
     let spawner = Spawner::from_config(&config)?;
-    let exe_dir = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf));
-    let builtin = exe_dir.filter(|_| config.builtin_plugins);
-    let found = discovery::discover_plugins(builtin.as_deref(), &config.plugin_dirs);
+    let builtin = if config.builtin_plugins {
+        builtin_plugin_dirs()
+    } else {
+        Vec::new()
+    };
+    let found = discovery::discover_plugins(&builtin, &config.plugin_dirs);
     let scheduler = Arc::new(Scheduler::new(
         config.limits.max_queued_jobs,
         config.limits.max_queued_mb.saturating_mul(1 << 20),
@@ -164,7 +206,13 @@ pub fn run_daemon(config: Config) -> Result<(), StartError> {
             }
         }
     }
-    let listener = claim_socket(&socket)?;
+    let listener = match activated {
+        Some(l) => {
+            log::info!("easeld started by socket activation");
+            l
+        }
+        None => claim_socket(&socket)?,
+    };
     log::info!(
         "easeld listening on {} ({} operations)",
         socket.display(),
@@ -180,7 +228,12 @@ pub fn run_daemon(config: Config) -> Result<(), StartError> {
         next_id: AtomicU64::new(1),
         streams: Mutex::new(HashMap::new()),
         shutting_down: AtomicBool::new(false),
+        connections: AtomicUsize::new(0),
     });
+    if daemon.config.exit_when_idle_s > 0 {
+        let d = daemon.clone();
+        std::thread::spawn(move || d.exit_when_idle());
+    }
     for stream in listener.incoming() {
         if daemon.shutting_down.load(Ordering::SeqCst) {
             break;
@@ -200,7 +253,10 @@ pub fn run_daemon(config: Config) -> Result<(), StartError> {
     }
     // Slots end and their workers are killed and reaped as their handles drop.
     daemon.scheduler.shutdown();
-    let _ = std::fs::remove_file(&daemon.socket);
+    // A socket systemd made stays: it starts the next daemon.
+    if owns_socket {
+        let _ = std::fs::remove_file(&daemon.socket);
+    }
     log::info!("shut down on request");
     Ok(())
 }
@@ -239,8 +295,37 @@ impl Daemon {
         }
     }
 
+    /// Ends the daemon once no client is connected and no job is queued or running for
+    /// `exit_when_idle_s` (a daemon started on demand does not outlive its users).
+    fn exit_when_idle(&self) {
+        let idle_for = Duration::from_secs(self.config.exit_when_idle_s);
+        let mut idle_since = std::time::Instant::now();
+        loop {
+            std::thread::sleep(Duration::from_millis(500));
+            let busy =
+                self.connections.load(Ordering::SeqCst) > 0 || self.scheduler.counts() != (0, 0);
+            if busy {
+                idle_since = std::time::Instant::now();
+            } else if idle_since.elapsed() >= idle_for {
+                log::info!(
+                    "no client and no job for {} s: exiting (started with exit_when_idle_s)",
+                    idle_for.as_secs()
+                );
+                self.shutting_down.store(true, Ordering::SeqCst);
+                let _ = UnixStream::connect(&self.socket);
+                return;
+            }
+        }
+    }
+
     /// One client connection, from hello to close.
     fn serve(self: Arc<Self>, stream: UnixStream) {
+        self.connections.fetch_add(1, Ordering::SeqCst);
+        self.serve_connection(stream);
+        self.connections.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn serve_connection(&self, stream: UnixStream) {
         let conn = match Connection::new(self.next_id(), &stream) {
             Ok(c) => c,
             Err(e) => {

@@ -17,6 +17,8 @@ pub mod host;
 mod manifest;
 #[cfg(feature = "onnxruntime")]
 pub mod onnx;
+#[cfg(feature = "remote")]
+pub mod remote;
 #[cfg(test)]
 mod store_tests;
 #[cfg(all(test, feature = "onnxruntime"))]

@@ -25,9 +25,16 @@ struct Args {
     /// An execution provider to try before the CPU (repeatable, in order).
     #[arg(long = "provider")]
     providers: Vec<String>,
+    /// Unload every model after this many seconds without a job (0: never).
+    #[arg(long = "unload-after-s", default_value_t = 0)]
+    unload_after_s: u64,
     /// Resident models above this are evicted, least recently used first.
     #[arg(long = "memory-budget-mb", default_value_t = easel_models::DEFAULT_MEMORY_BUDGET_MB)]
     memory_budget_mb: u64,
+    /// The daemon's `[inference]` configuration as JSON (remote servers and routes); it names
+    /// environment variables for tokens, never tokens.
+    #[arg(long)]
+    inference: Option<String>,
 }
 
 fn main() {
@@ -36,8 +43,9 @@ fn main() {
         .parse_filters(&std::env::var("EASEL_LOG").unwrap_or_else(|_| "info".into()))
         .format_target(false)
         .init();
-    let code = easel_worker::worker_main(
+    let code = easel_worker::worker_main_with(
         &args.plugin,
+        std::time::Duration::from_secs(args.unload_after_s),
         ModelStoreConfig {
             folders: args.model_dirs,
             memory_budget_bytes: args.memory_budget_mb.saturating_mul(1 << 20),
@@ -45,6 +53,7 @@ fn main() {
             onnxruntime: args.onnxruntime,
             providers: args.providers,
         },
+        args.inference.as_deref(),
     );
     std::process::exit(code);
 }

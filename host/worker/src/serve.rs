@@ -19,6 +19,7 @@ use std::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         mpsc, Arc, Mutex,
     },
+    time::{Duration, Instant},
 };
 
 /// The descriptor number the daemon hands the worker its socket on.
@@ -94,8 +95,19 @@ fn run_job(
     op.run(&job, &host_obj).into_result()
 }
 
-/// The worker's main loop. Returns the process exit code.
-pub fn worker_main(plugin: &Path, models: ModelStoreConfig) -> i32 {
+/// The worker's main loop with models in this process. Returns the process exit code.
+pub fn worker_main(plugin: &Path, unload_after: Duration, models: ModelStoreConfig) -> i32 {
+    worker_main_with(plugin, unload_after, models, None)
+}
+
+/// The worker's main loop; `inference` is the daemon's `[inference]` configuration as JSON
+/// (models routed to inference servers, see `easel_models::remote`). Returns the exit code.
+pub fn worker_main_with(
+    plugin: &Path,
+    unload_after: Duration,
+    models: ModelStoreConfig,
+    inference: Option<&str>,
+) -> i32 {
     // SAFETY: the daemon dup2'ed our end of the socket pair to WORKER_FD before exec.
     let sock = unsafe { UnixStream::from_raw_fd(WORKER_FD) };
     let out: Writer = match sock.try_clone() {
@@ -131,7 +143,24 @@ pub fn worker_main(plugin: &Path, models: ModelStoreConfig) -> i32 {
         },
         &[],
     );
-    let store = ModelStore::new(models).map_err(|e| e.to_string());
+    let store: Result<Arc<ModelStore>, String> =
+        easel_models::remote::routed_store(models, inference).map(Arc::new);
+    if let Err(e) = &store {
+        log::error!("worker: the model store is unavailable: {e}");
+    }
+    // Models come back out of memory when nobody has used them for a while.
+    let last_job = Arc::new(Mutex::new(Instant::now()));
+    if let (Ok(store), false) = (&store, unload_after.is_zero()) {
+        let (store, last_job) = (store.clone(), last_job.clone());
+        std::thread::spawn(move || loop {
+            std::thread::sleep(Duration::from_secs(1).min(unload_after));
+            let idle = last_job.lock().map(|t| t.elapsed()).unwrap_or_default();
+            if idle >= unload_after && !store.resident().is_empty() {
+                log::info!("no job for {} s: unloading the models", idle.as_secs());
+                store.unload_all();
+            }
+        });
+    }
 
     // A reader thread takes cancels while the main thread is inside plugin code.
     let current_job = Arc::new(AtomicU64::new(u64::MAX));
@@ -181,8 +210,12 @@ pub fn worker_main(plugin: &Path, models: ModelStoreConfig) -> i32 {
                         &[],
                     );
                 };
-                let host = StoreHost::new(job, store.as_ref().map_err(String::as_str), &cancel)
-                    .with_progress(&progress);
+                let host = StoreHost::new(
+                    job,
+                    store.as_ref().map(|s| &**s).map_err(String::as_str),
+                    &cancel,
+                )
+                .with_progress(&progress);
                 run_job(&ops[i], &msg, &frame, &host)
             }
             None => Err(PluginError::plugin(format!(
@@ -192,6 +225,9 @@ pub fn worker_main(plugin: &Path, models: ModelStoreConfig) -> i32 {
         };
         drop(frame);
         current_job.store(u64::MAX, Ordering::SeqCst);
+        if let Ok(mut t) = last_job.lock() {
+            *t = Instant::now();
+        }
         let sent = match outcome.map_err(|e| (failure_kind(e.kind), e.message.to_string())) {
             Ok(buf) => match deliver(&buf) {
                 Ok(shm) => tell(

@@ -34,9 +34,9 @@ pub fn unsafe_to_load(path: &Path) -> Option<String> {
     None
 }
 
-/// Finds plugin libraries: `libeasel_plugin_*.so` in `builtin_dir` (the first-party ones), and
+/// Finds plugin libraries: `libeasel_plugin_*.so` in `builtin_dirs` (the first-party ones), and
 /// every `*.so` in `user_dirs`.
-pub fn discover_plugins(builtin_dir: Option<&Path>, user_dirs: &[PathBuf]) -> Vec<Found> {
+pub fn discover_plugins(builtin_dirs: &[PathBuf], user_dirs: &[PathBuf]) -> Vec<Found> {
     let mut found = Vec::new();
     let mut scan = |dir: &Path, builtin: bool| {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -63,7 +63,7 @@ pub fn discover_plugins(builtin_dir: Option<&Path>, user_dirs: &[PathBuf]) -> Ve
             });
         }
     };
-    if let Some(dir) = builtin_dir {
+    for dir in builtin_dirs {
         scan(dir, true);
     }
     for dir in user_dirs {
@@ -84,20 +84,20 @@ mod tests {
         std::fs::write(&lib, b"").unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let found = discover_plugins(None, &[dir.path().to_path_buf()]);
+        let found = discover_plugins(&[], &[dir.path().to_path_buf()]);
         assert!(
             matches!(&found[..], [Found::Library(p)] if p == &lib),
             "{found:?}"
         );
         std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o666)).unwrap();
-        let found = discover_plugins(None, &[dir.path().to_path_buf()]);
+        let found = discover_plugins(&[], &[dir.path().to_path_buf()]);
         let [Found::Refused { reason, .. }] = &found[..] else {
             panic!("a world-writable library was not refused: {found:?}")
         };
         assert!(reason.contains("chmod go-w"), "{reason}");
         std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o644)).unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-        let found = discover_plugins(None, &[dir.path().to_path_buf()]);
+        let found = discover_plugins(&[], &[dir.path().to_path_buf()]);
         assert!(matches!(&found[..], [Found::Refused { .. }]), "{found:?}");
     }
 }

@@ -68,10 +68,17 @@ impl Spawner {
             args.push("--provider".into());
             args.push(p.clone());
         }
+        args.push("--unload-after-s".into());
+        args.push(config.model_idle_unload_s.to_string());
         args.push("--threads".into());
         args.push(config.threads.to_string());
         args.push("--memory-budget-mb".into());
         args.push(config.memory_budget_mb.to_string());
+        // Names of token variables only: the worker inherits the environment.
+        if let Some(json) = config.inference.worker_arg() {
+            args.push("--inference".into());
+            args.push(json);
+        }
         Ok(Spawner { exe, args })
     }
 
