@@ -234,7 +234,7 @@ pub fn doctor(cli: &Cli) -> Result<(), CliError> {
         }
     }
     if worst == Level::Problem {
-        Err(CliError::Other(
+        Err(CliError::Reported(
             "some checks failed (marked FAIL above)".into(),
         ))
     } else {

@@ -17,12 +17,16 @@ pub enum CliError {
     Model(String),
     #[error("{0}")]
     Other(String),
+    /// A failure the command's own output already reports in full (with `--json`, nothing more
+    /// is printed, so the output stays one JSON document).
+    #[error("{0}")]
+    Reported(String),
 }
 
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Other(_) => 1,
+            CliError::Other(_) | CliError::Reported(_) => 1,
             CliError::Usage(_) => 2,
             CliError::Unavailable(_) => 3,
             CliError::JobFailed(_) => 4,
@@ -39,7 +43,7 @@ impl CliError {
             CliError::JobFailed(_) => "job_failed",
             CliError::Cancelled(_) => "cancelled",
             CliError::Model(_) => "model",
-            CliError::Other(_) => "other",
+            CliError::Other(_) | CliError::Reported(_) => "other",
         }
     }
 

@@ -98,6 +98,12 @@ fn main() -> ExitCode {
     };
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Reported(message)) => {
+            if !cli.json {
+                eprintln!("easel: {message}");
+            }
+            ExitCode::from(1)
+        }
         Err(e) => {
             if cli.json {
                 println!(

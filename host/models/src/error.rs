@@ -39,9 +39,11 @@ pub enum ModelError {
     },
 
     #[error(
-        "the ONNX Runtime library (libonnxruntime) was not found (searched: {}); run the \
-         README's set-up (a .venv with the `onnxruntime` wheel), or point the `onnxruntime` \
-         config key or the EASEL_ONNXRUNTIME environment variable at libonnxruntime",
+        "the ONNX Runtime library (libonnxruntime) was not found (searched: {}); install it \
+         with `host/install.sh` (it makes a venv with the `onnxruntime` wheel: on Debian 12 and \
+         Ubuntu 24.04 the system pip refuses, PEP 668), or `python3 -m venv DIR && \
+         DIR/bin/pip install onnxruntime`, then point the `onnxruntime` config key (or \
+         ORT_DYLIB_PATH) at DIR",
         list(.searched)
     )]
     RuntimeNotFound { searched: Vec<PathBuf> },

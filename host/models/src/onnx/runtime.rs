@@ -77,11 +77,27 @@ pub fn find_onnxruntime(explicit: Option<&Path>) -> Result<PathBuf, ModelError> 
         }
     }
     for dir in venv_roots() {
-        let lib_dir = dir.join(".venv/lib");
-        if let Some(lib) = library_in_venv(&lib_dir) {
+        // A development checkout's .venv, and the venv an installed prefix keeps in lib/easel.
+        for lib_dir in [dir.join(".venv/lib"), dir.join("lib/easel/onnxruntime/lib")] {
+            if let Some(lib) = library_in_venv(&lib_dir) {
+                return Ok(lib);
+            }
+            if lib_dir.exists() {
+                searched.push(lib_dir.join("python3*/site-packages/onnxruntime/capi"));
+            }
+        }
+    }
+    // A system library (a distribution's onnxruntime package, or one installed by hand).
+    for dir in [
+        "/usr/local/lib",
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib64",
+        "/usr/lib",
+    ] {
+        if let Some(lib) = library_in_dir(Path::new(dir)) {
             return Ok(lib);
         }
-        searched.push(lib_dir.join("python3*/site-packages/onnxruntime/capi"));
+        searched.push(PathBuf::from(dir).join("libonnxruntime.so*"));
     }
     match python_package_dir() {
         Some(dir) => {
