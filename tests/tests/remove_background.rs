@@ -25,11 +25,17 @@ fn girl_with_raised_arms_keeps_her_arms_and_loses_the_background() {
     let mut c = d.client();
     let mut fractions = Vec::new();
     let job = c
-        .submit("remove-background", &shared(&img), None, &[], json!({}))
+        .submit(
+            "remove-background",
+            &shared(&img),
+            None,
+            &[],
+            json!({"params": {"model": "isnet-general-small"}}),
+        )
         .unwrap();
     let r = c.wait(job, |f, _| fractions.push(f)).unwrap();
     assert_eq!((r.image.width, r.image.height, r.x, r.y), (600, 399, 0, 0));
-    assert_eq!(r.name, "Remove background");
+    assert_eq!(r.name, "Remove background (isnet-general-small)");
     assert!(fractions.len() >= 2, "progress was reported: {fractions:?}");
     for (x, y) in [(5, 5), (594, 5), (5, 393), (594, 393)] {
         assert!(

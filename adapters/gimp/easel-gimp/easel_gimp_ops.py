@@ -48,7 +48,7 @@ FALLBACK_OPERATIONS = [
      "mask": "ignored", "min_references": 0, "max_references": 0, "output_scale": 1,
      "flags": ["deterministic"],
      "params": [
-         {"name": "model", "title": "Model", "kind": "choice", "default": "isnet-general-small",
+         {"name": "model", "title": "Model", "kind": "choice", "default": "u2netp",
           "options": ["isnet-general-small", "u2netp", "mediapipe-meet"],
           "description": "isnet-general-small: best quality; u2netp: small and quick; "
                          "mediapipe-meet: people, real time"},

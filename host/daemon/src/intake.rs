@@ -206,7 +206,8 @@ pub fn prepare(
     })
 }
 
-/// "Remove background (u2netp)": the title and the parameters that differ from their defaults.
+/// "Remove background (u2netp)": the title, the model used (always: a result layer says which
+/// model made it), and the other parameters that differ from their defaults.
 pub fn layer_name(op: &OperationInfo, params: &[ResolvedParam]) -> String {
     let changed: Vec<String> = op
         .params
@@ -214,7 +215,7 @@ pub fn layer_name(op: &OperationInfo, params: &[ResolvedParam]) -> String {
         .zip(params)
         .filter(|(spec, p)| {
             !matches!(spec.kind, ParamKind::Seed { .. } | ParamKind::Text { .. })
-                && spec.default_value() != p.value
+                && (spec.default_value() != p.value || spec.name == "model")
         })
         .map(|(spec, p)| match &p.value {
             ParamValue::Int(i) => format!("{} {i}", spec.name),
@@ -353,6 +354,35 @@ mod tests {
         let err = refused(&op(vec![], MaskUse::Ignored, 4), &req, &frame);
         assert_eq!(err.code, Code::TooLarge);
         assert!(err.message.contains("2400x2400"), "{err}");
+    }
+
+    #[test]
+    fn layer_names_say_the_model_and_what_changed() {
+        let mut o = op(vec![], MaskUse::Ignored, 1);
+        o.params.push(ParamInfo {
+            name: "model".into(),
+            title: "Model".into(),
+            description: String::new(),
+            kind: ParamKind::Choice {
+                options: vec!["a".into(), "b".into()],
+                option_titles: vec![],
+                default: "a".into(),
+            },
+        });
+        let params = |radius, model: &str| {
+            vec![
+                ResolvedParam {
+                    name: "radius".into(),
+                    value: ParamValue::Int(radius),
+                },
+                ResolvedParam {
+                    name: "model".into(),
+                    value: ParamValue::Choice(model.into()),
+                },
+            ]
+        };
+        assert_eq!(layer_name(&o, &params(2, "a")), "Test (a)");
+        assert_eq!(layer_name(&o, &params(5, "b")), "Test (radius 5, b)");
     }
 
     #[test]

@@ -140,14 +140,17 @@ impl Operation for RemoveBackground {
         .param(ParamSpec::choice(
             "model",
             "Model",
-            "isnet-general-small: best quality (1024²); u2netp: small and quick (320²); \
-             mediapipe-meet: people, real time",
+            "u2netp: small and quick (320², Apache-2.0, the default); isnet-general-small: best \
+             quality (1024²; its licence is unclear, see `easel models info`); mediapipe-meet: \
+             people, real time",
             &[
                 SegModel::IsnetGeneralSmall.id(),
                 SegModel::U2netp.id(),
                 SegModel::MediapipeMeet.id(),
             ],
-            SegModel::IsnetGeneralSmall.id(),
+            // The default is a model whose licence allows use (isnet's file comes from an
+            // AGPL-licensed package).
+            SegModel::U2netp.id(),
         ))
         .param(ParamSpec::boolean(
             "refine_foreground",
@@ -200,7 +203,7 @@ mod tests {
         assert_eq!(names, ["model", "refine_foreground", "output"]);
         assert_eq!(
             d.params[0].default_value(),
-            ParamValue::Choice("isnet-general-small".into())
+            ParamValue::Choice("u2netp".into())
         );
         assert_eq!(d.params[1].default_value(), ParamValue::Bool(true));
         assert_eq!(
