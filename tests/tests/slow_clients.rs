@@ -73,6 +73,15 @@ fn a_client_that_never_reads_does_not_stall_another_clients_job() {
 
     // Meanwhile a second client's job on the same plugin finishes, and the daemon answers.
     let mut c = daemon.client();
+    // Wait until the daemon has read all 20 (on a loaded machine it may still be preparing the
+    // 2048×2048 image), so that the job below queues behind them.
+    for _ in 0..3000 {
+        let (queued, running, _) = c.status().unwrap();
+        if queued + running >= 20 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let img = shared(&rgba8(8, 8, |_, _| [1, 2, 3, 255]));
     let started = Instant::now();
     let job = c.submit("test-echo", &img, None, &[], Value::Null).unwrap();

@@ -698,12 +698,14 @@ impl Daemon {
 
 /// Says what is wrong with a request that did not parse, in the client's terms.
 fn describe_bad_request(frame: &Frame, err: &TransportError) -> String {
-    if let TransportError::Json(e) = err {
-        if e.is_syntax() || e.is_eof() {
-            return format!("the message is not valid JSON: {e}");
-        }
+    if let TransportError::Malformed(_) = err {
+        return err.to_string();
     }
-    let envelope = frame.parse::<Envelope>().unwrap_or_default();
+    let envelope = match frame.parse::<Envelope>() {
+        Ok(e) => e,
+        Err(_) if matches!(err, TransportError::Message(_)) => return err.to_string(),
+        Err(e) => return format!("the message is not an object with a \"type\": {e}"),
+    };
     match envelope.kind.as_deref() {
         None => "the message has no \"type\" (a string)".to_string(),
         Some(t) if !Request::TYPES.contains(&t) => format!(

@@ -17,10 +17,19 @@ struct Input {
 }
 
 fuzz_target!(|input: Input| {
-    let (w, h) = ((input.width % 64) as u32 + 1, (input.height % 64) as u32 + 1);
+    let (w, h) = (
+        (input.width % 64) as u32 + 1,
+        (input.height % 64) as u32 + 1,
+    );
     let n = (w * h) as usize;
     let data: Vec<f32> = (0..n)
-        .map(|i| input.values.get(i % input.values.len().max(1)).copied().unwrap_or(1.0))
+        .map(|i| {
+            input
+                .values
+                .get(i % input.values.len().max(1))
+                .copied()
+                .unwrap_or(1.0)
+        })
         .collect();
     let mut mask = Mask {
         width: w,

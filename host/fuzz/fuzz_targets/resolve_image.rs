@@ -60,7 +60,8 @@ fuzz_target!(|input: Input| {
         },
     };
     if let Ok((layout, bytes)) = resolve_image(&r, &frame, 1 << 16, "image") {
-        let view = easel_imaging::ImageView::new(layout, &bytes).expect("a resolved image is a valid view");
+        let view = easel_imaging::ImageView::new(layout, &bytes)
+            .expect("a resolved image is a valid view");
         let packed = easel_imaging::convert(&view, PixelFormat::Rgba32F);
         assert_eq!(packed.width, layout.width);
         assert_eq!(packed.height, layout.height);

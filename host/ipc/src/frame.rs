@@ -30,6 +30,9 @@ pub enum TransportError {
     TooManyDescriptors { count: usize },
     #[error("message is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// The message is not UTF-8 JSON at all (checked before it is read as any type).
+    #[error("the message is not valid JSON: {0}")]
+    Malformed(String),
     #[error("{0}")]
     Message(String),
     #[error("system call failed: {0}")]
@@ -42,7 +45,7 @@ impl From<TransportError> for ProtocolError {
             TransportError::TooLarge { .. } | TransportError::TooManyDescriptors { .. } => {
                 ProtocolError::too_large(e.to_string())
             }
-            TransportError::Json(_) | TransportError::Message(_) => {
+            TransportError::Json(_) | TransportError::Message(_) | TransportError::Malformed(_) => {
                 ProtocolError::bad_request(e.to_string())
             }
             _ => ProtocolError::internal(e.to_string()),
@@ -76,10 +79,26 @@ pub struct Frame {
 impl Frame {
     /// The message as `T`. Errors name the field at fault (`image.format: unknown variant ...`).
     pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, TransportError> {
+        self.check_json()?;
         let mut de = serde_json::Deserializer::from_slice(&self.json);
         let value = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
         de.end()?;
         Ok(value)
+    }
+
+    /// Checks that the message is UTF-8 JSON before it is read as any type, so that every later
+    /// error is about a field (serde_json reports some type errors, such as `null` for an enum,
+    /// as syntax errors, which must not read as "not valid JSON").
+    fn check_json(&self) -> Result<(), TransportError> {
+        if let Err(e) = std::str::from_utf8(&self.json) {
+            return Err(TransportError::Malformed(format!(
+                "it is not UTF-8 (invalid byte at offset {})",
+                e.valid_up_to()
+            )));
+        }
+        serde_json::from_slice::<serde::de::IgnoredAny>(&self.json)
+            .map_err(|e| TransportError::Malformed(e.to_string()))?;
+        Ok(())
     }
 }
 
@@ -87,6 +106,14 @@ impl Frame {
     /// The message as a client request. Errors name the field at fault, also inside a request's
     /// variant (`image.width: invalid value: integer \`-1\`, expected u32`).
     pub fn parse_request(&self) -> Result<easel_protocol::Request, TransportError> {
+        self.check_json()?;
+        // serde reads structs, and internally tagged enums, from arrays too: a request is an
+        // object only.
+        if self.json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(TransportError::Message(
+                "a message must be a JSON object with a \"type\"".into(),
+            ));
+        }
         let kind = self
             .parse::<easel_protocol::Envelope>()
             .ok()
@@ -117,8 +144,9 @@ fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> TransportErro
     describe_at(path, e.into_inner())
 }
 
+/// A type error at `path` of a message already known to be valid JSON.
 fn describe_at(path: String, inner: serde_json::Error) -> TransportError {
-    if inner.is_syntax() || inner.is_eof() || path == "." {
+    if path == "." {
         TransportError::Json(inner)
     } else {
         TransportError::Message(format!("{path}: {inner}"))
@@ -417,5 +445,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("job: invalid type: string"), "{err}");
+        // serde_json calls `null` for an enum a syntax error; it is a wrong type here.
+        let err = parse(r#"{"type":"submit","operation":"x","image":{"width":1,"height":1,"format":null,"data":{"inline":0}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("image.format: "), "{err}");
+        let err = parse(r#"{"type":"stream_open","operation":"x","mask_modifiers":[]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("mask_modifiers: invalid type: sequence"),
+            "{err}"
+        );
+        for top in [r#"["submit", 1, "invert"]"#, "[]", "17", "null"] {
+            let err = parse(top).unwrap_err().to_string();
+            assert!(err.contains("must be a JSON object"), "{top}: {err}");
+        }
+        for bad in [&b"{\"type\":\"status\",\"x\":\"\xff\"}"[..], b"{", b"[[1]"] {
+            let err = Frame {
+                json: bad.to_vec(),
+                payload: Vec::new(),
+                fds: Vec::new(),
+            }
+            .parse_request()
+            .unwrap_err();
+            assert!(matches!(err, TransportError::Malformed(_)), "{err}");
+        }
     }
 }

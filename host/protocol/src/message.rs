@@ -255,6 +255,19 @@ struct IdImage {
 }
 
 #[derive(Deserialize)]
+struct StreamOpenBody {
+    #[serde(default)]
+    id: Option<u64>,
+    operation: String,
+    #[serde(default)]
+    params: BTreeMap<String, Value>,
+    #[serde(default)]
+    mask_modifiers: MaskModifiers,
+    #[serde(default)]
+    context_margin: Option<u32>,
+}
+
+#[derive(Deserialize)]
 struct IdStream {
     #[serde(default)]
     id: Option<u64>,
@@ -301,7 +314,19 @@ impl Request {
                     image: b.image,
                 }
             }
-            "stream_open" => Request::StreamOpen(StreamOpen::deserialize(d)?),
+            // Read without `flatten`, which would hide the path of a wrong field.
+            "stream_open" => {
+                let b = StreamOpenBody::deserialize(d)?;
+                Request::StreamOpen(StreamOpen {
+                    id: b.id,
+                    settings: StreamSettings {
+                        operation: b.operation,
+                        params: b.params,
+                        mask_modifiers: b.mask_modifiers,
+                        context_margin: b.context_margin,
+                    },
+                })
+            }
             "stream_frame" => Request::StreamFrame(StreamFrame::deserialize(d)?),
             "stream_close" => {
                 let b = IdStream::deserialize(d)?;
@@ -321,16 +346,27 @@ impl Request {
 /// The two fields every message may be asked for before it is understood: its `type` and its
 /// `id` (to answer a request that did not parse with an error that names it). Tolerant: a
 /// field of the wrong type reads as absent.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Envelope {
-    #[serde(rename = "type", default, deserialize_with = "lenient")]
     pub kind: Option<String>,
-    #[serde(default, deserialize_with = "lenient")]
     pub id: Option<u64>,
     /// A hello's `protocol`, whatever its type (to answer `unsupported_protocol` first).
-    #[serde(default)]
     pub protocol: Option<Value>,
 }
+
+/// The fields of [`Envelope`]; read from an object only (`object_only`).
+#[derive(Deserialize)]
+#[serde(remote = "Envelope")]
+struct EnvelopeDef {
+    #[serde(rename = "type", default, deserialize_with = "lenient")]
+    kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    id: Option<u64>,
+    #[serde(default)]
+    protocol: Option<Value>,
+}
+
+object_only!(Envelope, EnvelopeDef, "a JSON object with a \"type\"");
 
 fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
@@ -556,6 +592,8 @@ mod tests {
             json!({"type": "status", "id": 5}),
             json!({"type": "echo", "id": 6, "image": image}),
             json!({"type": "stream_open", "id": 7, "operation": "invert"}),
+            json!({"type": "stream_open", "id": 7, "operation": "invert", "params": {"a": 1},
+                   "mask_modifiers": {"feather": 2.0}, "context_margin": 3}),
             json!({"type": "stream_frame", "stream": 3, "seq": 10, "image": image}),
             json!({"type": "stream_close", "id": 8, "stream": 3}),
             json!({"type": "shutdown", "id": 9}),
