@@ -130,10 +130,7 @@ pub fn triton_repo(
         }
         written.push(json!({"id": model.id, "folder": folder, "batching": format!("{:?}", model.batch).to_lowercase()}));
     }
-    let serve = format!(
-        "tritonserver --model-repository={}",
-        args.dir.display()
-    );
+    let serve = format!("tritonserver --model-repository={}", args.dir.display());
     if json_out {
         println!(
             "{}",
@@ -196,11 +193,7 @@ fn config_pbtxt(model: &TritonModel, python: bool) -> Result<String, CliError> {
         let _ = writeln!(out, "backend: \"python\"");
     } else {
         let _ = writeln!(out, "backend: \"onnxruntime\"");
-        let _ = writeln!(
-            out,
-            "default_model_filename: {}",
-            quoted(&model.file_name)
-        );
+        let _ = writeln!(out, "default_model_filename: {}", quoted(&model.file_name));
     }
     let batched = model.batch != Batching::None;
     let _ = writeln!(
@@ -235,7 +228,10 @@ fn config_pbtxt(model: &TritonModel, python: bool) -> Result<String, CliError> {
         let _ = writeln!(out, "]");
     }
     if batched {
-        let _ = writeln!(out, "dynamic_batching {{ max_queue_delay_microseconds: 2000 }}");
+        let _ = writeln!(
+            out,
+            "dynamic_batching {{ max_queue_delay_microseconds: 2000 }}"
+        );
     }
     if python {
         let _ = writeln!(out, "instance_group [ {{ kind: KIND_CPU count: 1 }} ]");
@@ -244,16 +240,14 @@ fn config_pbtxt(model: &TritonModel, python: bool) -> Result<String, CliError> {
 }
 
 fn model_py(model: &TritonModel) -> String {
-    MODEL_PY
-        .replace("@MODEL_FILE@", &model.file_name)
-        .replace(
-            "@FREE_BATCH@",
-            if model.batch == Batching::Free {
-                "True"
-            } else {
-                "False"
-            },
-        )
+    MODEL_PY.replace("@MODEL_FILE@", &model.file_name).replace(
+        "@FREE_BATCH@",
+        if model.batch == Batching::Free {
+            "True"
+        } else {
+            "False"
+        },
+    )
 }
 
 const MODEL_PY: &str = r#"# Written by `easel models triton-repo --python-backend`: runs the model file next to it with
@@ -366,7 +360,10 @@ mod tests {
         let text = config_pbtxt(&model, true).unwrap();
         assert!(text.contains("max_batch_size: 8"), "{text}");
         assert!(text.contains("dims: [ 3, -1, -1 ]"), "{text}");
-        assert!(text.contains("TYPE_FP16") && text.contains("dynamic_batching"), "{text}");
+        assert!(
+            text.contains("TYPE_FP16") && text.contains("dynamic_batching"),
+            "{text}"
+        );
         assert!(text.contains("backend: \"python\""), "{text}");
         let py = model_py(&model);
         assert!(py.contains("MODEL_FILE = \"model.ort\"") && py.contains("FREE_BATCH = True"));

@@ -226,7 +226,9 @@ impl Endpoint {
             None => None,
             Some(var) => {
                 let value = std::env::var(var).map_err(|_| {
-                    bad(format!("the environment variable `{var}` (token_env) is not set"))
+                    bad(format!(
+                        "the environment variable `{var}` (token_env) is not set"
+                    ))
                 })?;
                 if !tls && !loopback {
                     return Err(bad(
@@ -239,8 +241,7 @@ impl Endpoint {
         let ca_pem = match &c.ca_file {
             None => None,
             Some(path) => Some(
-                std::fs::read(path)
-                    .map_err(|e| bad(format!("ca_file {}: {e}", path.display())))?,
+                std::fs::read(path).map_err(|e| bad(format!("ca_file {}: {e}", path.display())))?,
             ),
         };
         Ok(Endpoint {

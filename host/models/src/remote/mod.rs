@@ -174,6 +174,10 @@ enum RemoteFailure {
     Failed(String),
 }
 
+/// What is known of one server for one model: nothing yet, its checked metadata, or why it
+/// cannot serve the model.
+type Binding = Option<Result<Arc<ServerModel>, String>>;
+
 /// A model bound to the pool: checked per server before its first run there.
 struct RemoteModel {
     id: String,
@@ -181,7 +185,7 @@ struct RemoteModel {
     outputs: Vec<TensorDecl>,
     pool: Arc<Pool>,
     /// Per server: its checked metadata, or why it cannot serve this model.
-    bound: Mutex<Vec<Option<Result<Arc<ServerModel>, String>>>>,
+    bound: Mutex<Vec<Binding>>,
 }
 
 impl RemoteModel {
@@ -261,7 +265,8 @@ impl RemoteModel {
         wanted: &[String],
         cancel: &AtomicBool,
     ) -> Result<Vec<Tensor>, RemoteFailure> {
-        self.check_inputs(&inputs).map_err(RemoteFailure::BadInput)?;
+        self.check_inputs(&inputs)
+            .map_err(RemoteFailure::BadInput)?;
         let mut notes = Vec::new();
         for (i, server) in self.pool.servers.iter().enumerate() {
             if !self.pool.usable(i) {
@@ -400,7 +405,8 @@ impl RoutedModel {
         if let Some(m) = local.as_ref() {
             return Ok(m.clone());
         }
-        let m: Arc<dyn LoadedModel> = Arc::from(self.local_backend.load(&self.remote.id, &self.path)?);
+        let m: Arc<dyn LoadedModel> =
+            Arc::from(self.local_backend.load(&self.remote.id, &self.path)?);
         *local = Some(m.clone());
         Ok(m)
     }
@@ -513,7 +519,10 @@ impl Backend for RoutedBackend {
                 ..model
             }));
         }
-        log::info!("model `{id}` is routed {route:?} ({})", self.pool.describe());
+        log::info!(
+            "model `{id}` is routed {route:?} ({})",
+            self.pool.describe()
+        );
         Ok(Box::new(model))
     }
 }

@@ -66,7 +66,10 @@ impl Rest {
         format!("{}{path}", self.endpoint.base)
     }
 
-    fn auth(&self, mut req: ureq::RequestBuilder<ureq::typestate::WithoutBody>) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+    fn auth(
+        &self,
+        mut req: ureq::RequestBuilder<ureq::typestate::WithoutBody>,
+    ) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
         if let Some(t) = &self.endpoint.token {
             req = req.header("Authorization", format!("Bearer {}", t.expose()));
         }
@@ -215,7 +218,11 @@ impl Rest {
         self.parse_answer(&body, json_length)
     }
 
-    fn parse_answer(&self, body: &[u8], json_length: Option<usize>) -> Result<Vec<Tensor>, CallError> {
+    fn parse_answer(
+        &self,
+        body: &[u8],
+        json_length: Option<usize>,
+    ) -> Result<Vec<Tensor>, CallError> {
         let bad = |m: String| CallError::Failed(format!("the server's answer: {m}"));
         let split = json_length.unwrap_or(body.len());
         if split > body.len() {
@@ -286,7 +293,11 @@ impl Transport for Rest {
                 .map(|a| {
                     a.iter()
                         .map(|t| ServerTensor {
-                            name: t.get("name").and_then(Value::as_str).unwrap_or_default().into(),
+                            name: t
+                                .get("name")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .into(),
                             datatype: t
                                 .get("datatype")
                                 .and_then(Value::as_str)

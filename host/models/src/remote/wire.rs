@@ -65,7 +65,7 @@ pub(crate) fn to_raw(datatype: &str, data: &[f32]) -> Result<Vec<u8>, String> {
 /// Raw little-endian bytes of `datatype` as f32 values.
 pub(crate) fn from_raw(datatype: &str, raw: &[u8]) -> Result<Vec<f32>, String> {
     let size = element_size(datatype).ok_or_else(|| unsupported(datatype))?;
-    if raw.len() % size != 0 {
+    if !raw.len().is_multiple_of(size) {
         return Err(format!(
             "{} bytes are not a whole number of {datatype} values",
             raw.len()
@@ -267,7 +267,11 @@ mod tests {
             assert_eq!(back.len(), data.len(), "{dt}");
             match dt {
                 "FP32" | "FP64" | "FP16" | "INT16" | "INT32" | "INT64" => {
-                    assert_eq!(back[2], if dt.starts_with("FP") { 2.5 } else { 3.0 }, "{dt}");
+                    assert_eq!(
+                        back[2],
+                        if dt.starts_with("FP") { 2.5 } else { 3.0 },
+                        "{dt}"
+                    );
                     assert_eq!(back[4], -3.0, "{dt}");
                 }
                 "UINT8" | "UINT16" | "UINT32" | "UINT64" => assert_eq!(back[4], 0.0, "{dt}"),
@@ -317,7 +321,10 @@ mod tests {
             outputs: ok.outputs.clone(),
         };
         let e = check_metadata(&inputs, &outputs, &wrong).unwrap_err();
-        assert!(e.contains("[1, 3, 256, 256]") && e.contains("input.1"), "{e}");
+        assert!(
+            e.contains("[1, 3, 256, 256]") && e.contains("input.1"),
+            "{e}"
+        );
         let renamed = ServerModel {
             inputs: vec![served("x", &[1, 3, 320, 320])],
             outputs: ok.outputs.clone(),

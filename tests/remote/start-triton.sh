@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Starts one real Triton Inference Server (from the PyPI wheel nvidia-pytriton, CPU, python
+# backend) on 127.0.0.1 with ports it picks, serving REPO; waits until it is ready and prints
+# "PID HTTP_PORT GRPC_PORT". The caller stops it by that PID. Needs tests/remote/run.sh's venv.
+#   start-triton.sh REPO LOG
+set -euo pipefail
+repo=$1
+log=$2
+here=$(cd "$(dirname "$0")" && pwd)
+state=${EASEL_REMOTE_DIR:-$here/../../target/remote}
+venv=$state/venv
+site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+libdir=$("$venv/bin/python" -c "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))")
+read -r http grpc < <("$venv/bin/python" - <<'PY'
+import socket
+socks = [socket.socket() for _ in range(2)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in socks])
+PY
+)
+PATH="$venv/bin:$PATH" \
+LD_LIBRARY_PATH="$libdir:$site/nvidia_pytriton.libs:${LD_LIBRARY_PATH:-}" \
+    "$site/pytriton/tritonserver/bin/tritonserver" --model-repository="$repo" \
+    --backend-directory="$state/backends" --http-address=127.0.0.1 --grpc-address=127.0.0.1 \
+    --http-port="$http" --grpc-port="$grpc" --allow-metrics=false >"$log" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+        echo "tritonserver exited while starting; its log ($log):" >&2
+        tail -30 "$log" >&2
+        exit 1
+    fi
+    if "$venv/bin/python" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$http/v2/health/ready', timeout=1)" 2>/dev/null; then
+        echo "$pid $http $grpc"
+        exit 0
+    fi
+    sleep 0.2
+done
+kill "$pid"
+echo "tritonserver was not ready within 120 s; its log ($log):" >&2
+tail -30 "$log" >&2
+exit 1
