@@ -1,0 +1,837 @@
+//! The Easel filter: a video filter on any source. On the render thread it only renders the
+//! source into a ring of textures, downsizes a copy, stages it for read-back (a ring of three
+//! staging surfaces, mapped two frames later so mapping never stalls the GPU), uploads the
+//! newest finished mask coefficients and draws the composite. The daemon is reached only from
+//! the worker thread ([`crate::worker`]). Without a fresh mask the frame passes through unchanged.
+
+use crate::{
+    matte,
+    obsutil::{cstring, string_of, Settings},
+    sys::*,
+    text,
+    worker::{self, Config, InFrame, Shared},
+};
+use easel_client::{default_socket_path, Client, SharedInput, SubmitOptions};
+use easel_imaging::OwnedImage;
+use easel_protocol::{OperationInfo, ParamKind, PixelFormat, Priority, StreamSettings};
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use std::{
+    collections::{BTreeMap, VecDeque},
+    ffi::{c_char, c_void, CStr},
+    path::PathBuf,
+    ptr,
+    sync::{atomic::Ordering, Arc},
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+const ID: &CStr = c"easel_filter";
+const OPERATION: &str = "remove-background";
+const DEFAULT_MODEL: &str = "mediapipe-meet";
+/// Frames kept on the GPU for the optional delay.
+const RING: usize = 8;
+/// A mask older than this is not used: frames pass through.
+const STALE: Duration = Duration::from_millis(1000);
+/// Parameters the filter sets itself (it composites the mask on the GPU).
+const FORCED: [&str; 3] = ["model", "output", "refine_foreground"];
+
+pub fn register() {
+    let info = obs_source_info {
+        id: ID.as_ptr(),
+        type_: OBS_SOURCE_TYPE_FILTER,
+        output_flags: OBS_SOURCE_VIDEO,
+        get_name: Some(get_name),
+        create: Some(create),
+        destroy: Some(destroy),
+        update: Some(update),
+        get_defaults: Some(get_defaults),
+        get_properties: Some(get_properties),
+        video_render: Some(video_render),
+        ..Default::default()
+    };
+    // SAFETY: OBS copies the struct; the strings are static.
+    unsafe { obs_register_source_s(&info, std::mem::size_of::<obs_source_info>()) };
+}
+
+#[derive(Clone, Copy, PartialEq)]
+struct Opts {
+    mode: i32,
+    colour: [f32; 4],
+    blur: f32,
+    delay: bool,
+    sync: bool,
+}
+
+struct Gfx {
+    effect: *mut gs_effect_t,
+    size: (u32, u32),
+    small_size: (u32, u32),
+    ring: Vec<(*mut gs_texrender_t, Option<u64>)>,
+    small: *mut gs_texrender_t,
+    stages: Vec<(*mut gs_stagesurf_t, Option<u64>)>,
+    coef: *mut gs_texture_t,
+    bg: Option<Box<gs_image_file_t>>,
+    frame: u64,
+    mask_seq: Option<u64>,
+    mask_at: Instant,
+    latency: u64,
+    stats: Stats,
+    sync_client: Option<Client>,
+    sync_retry: Instant,
+    sync_prev: Option<Vec<f32>>,
+}
+
+#[derive(Default)]
+struct Stats {
+    added_ms: VecDeque<f64>,
+    latency: VecDeque<f64>,
+    frames: u64,
+    masked: u64,
+}
+
+fn push(q: &mut VecDeque<f64>, v: f64) {
+    if q.len() >= 3000 {
+        q.pop_front();
+    }
+    q.push_back(v);
+}
+
+pub struct Filter {
+    ctx: *mut obs_source_t,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    opts: Mutex<Opts>,
+    gfx: Mutex<Gfx>,
+    pending_bg: Mutex<Option<Option<Box<gs_image_file_t>>>>,
+    bg_path: Mutex<String>,
+    config: Mutex<Config>,
+    stats_path: Option<PathBuf>,
+}
+
+unsafe extern "C" fn get_name(_: *mut c_void) -> *const c_char {
+    text(c"EaselFilter")
+}
+
+fn config_of(s: &Settings) -> Config {
+    let socket = s.string(c"socket");
+    let socket = if socket.trim().is_empty() {
+        std::env::var_os("EASEL_SOCKET")
+            .map(PathBuf::from)
+            .unwrap_or_else(default_socket_path)
+    } else {
+        PathBuf::from(socket.trim())
+    };
+    let daemon = s.string(c"daemon");
+    let mut params: BTreeMap<String, Value> = BTreeMap::new();
+    if let Value::Object(m) = s.json() {
+        for (k, v) in m {
+            if let Some(name) = k.strip_prefix("op_") {
+                if !FORCED.contains(&name) {
+                    params.insert(name.to_string(), v);
+                }
+            }
+        }
+    }
+    let model = s.string(c"op_model");
+    params.insert(
+        "model".into(),
+        json!(if model.is_empty() {
+            DEFAULT_MODEL
+        } else {
+            &model
+        }),
+    );
+    params.insert("output".into(), json!("mask"));
+    params.insert("refine_foreground".into(), json!(false));
+    Config {
+        socket,
+        daemon: (!daemon.trim().is_empty()).then(|| PathBuf::from(daemon.trim())),
+        settings: StreamSettings {
+            operation: OPERATION.into(),
+            params,
+            mask_modifiers: Default::default(),
+            context_margin: None,
+        },
+        smoothing: s.float(c"smoothing") as f32,
+        edge_radius: s.int(c"edge_radius").clamp(1, 16) as usize,
+        refine_edges: s.boolean(c"refine_edges"),
+    }
+}
+
+fn opts_of(s: &Settings) -> Opts {
+    let c = s.int(c"bg_colour") as u32;
+    let ch = |shift: u32| ((c >> shift) & 0xff) as f32 / 255.0;
+    let mode = match s.string(c"mode").as_str() {
+        "transparent" => 0,
+        "blur" => 1,
+        "image" => 3,
+        _ => 2,
+    };
+    Opts {
+        mode,
+        colour: [ch(0), ch(8), ch(16), 1.0],
+        blur: s.float(c"blur") as f32,
+        delay: s.boolean(c"delay"),
+        sync: s.boolean(c"sync"),
+    }
+}
+
+unsafe extern "C" fn get_defaults(settings: *mut obs_data_t) {
+    let s = Settings(settings);
+    s.default_string(c"op_model", DEFAULT_MODEL);
+    s.default_string(c"mode", "blur");
+    s.default_int(c"bg_colour", 0xff00ff00);
+    s.default_float(c"blur", 2.0);
+    s.default_float(c"smoothing", 0.6);
+    s.default_bool(c"refine_edges", true);
+    s.default_int(c"edge_radius", 3);
+    s.default_bool(c"delay", false);
+    s.default_bool(c"sync", false);
+    s.default_string(c"socket", "");
+    s.default_string(c"daemon", "");
+}
+
+unsafe extern "C" fn create(settings: *mut obs_data_t, source: *mut obs_source_t) -> *mut c_void {
+    let s = Settings(settings);
+    let name = string_of(obs_source_get_name(source));
+    let config = config_of(&s);
+    let shared = Shared::new(config.clone(), name);
+    let worker_shared = shared.clone();
+    let thread = std::thread::Builder::new()
+        .name("easel-filter".into())
+        .spawn(move || worker::run(worker_shared))
+        .ok();
+    let f = Box::new(Filter {
+        ctx: source,
+        shared,
+        thread,
+        opts: Mutex::new(opts_of(&s)),
+        gfx: Mutex::new(Gfx {
+            effect: ptr::null_mut(),
+            size: (0, 0),
+            small_size: (0, 0),
+            ring: Vec::new(),
+            small: ptr::null_mut(),
+            stages: Vec::new(),
+            coef: ptr::null_mut(),
+            bg: None,
+            frame: 0,
+            mask_seq: None,
+            mask_at: Instant::now(),
+            latency: 0,
+            stats: Stats::default(),
+            sync_client: None,
+            sync_retry: Instant::now(),
+            sync_prev: None,
+        }),
+        pending_bg: Mutex::new(None),
+        bg_path: Mutex::new(String::new()),
+        config: Mutex::new(config),
+        stats_path: std::env::var_os("EASEL_OBS_STATS").map(PathBuf::from),
+    });
+    f.load_bg(&s.string(c"bg_image"));
+    Box::into_raw(f) as *mut c_void
+}
+
+unsafe extern "C" fn destroy(data: *mut c_void) {
+    if data.is_null() {
+        return;
+    }
+    let mut f = Box::from_raw(data as *mut Filter);
+    f.shared.stop.store(true, Ordering::Release);
+    f.shared.wake.notify_all();
+    if let Some(t) = f.thread.take() {
+        let _ = t.join();
+    }
+    obs_enter_graphics();
+    {
+        let mut g = f.gfx.lock();
+        g.release();
+        if let Some(mut img) = g.bg.take() {
+            gs_image_file_free(&mut *img);
+        }
+    }
+    if let Some(Some(mut img)) = f.pending_bg.lock().take() {
+        gs_image_file_free(&mut *img);
+    }
+    obs_leave_graphics();
+}
+
+unsafe extern "C" fn update(data: *mut c_void, settings: *mut obs_data_t) {
+    let f = &*(data as *const Filter);
+    let s = Settings(settings);
+    *f.opts.lock() = opts_of(&s);
+    let c = config_of(&s);
+    *f.config.lock() = c.clone();
+    f.shared.set_config(c);
+    f.load_bg(&s.string(c"bg_image"));
+}
+
+unsafe extern "C" fn video_render(data: *mut c_void, _effect: *mut gs_effect_t) {
+    let f = &*(data as *const Filter);
+    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.render()));
+    if !matches!(ok, Ok(true)) {
+        obs_source_skip_video_filter(f.ctx);
+    }
+}
+
+unsafe extern "C" fn get_properties(data: *mut c_void) -> *mut obs_properties_t {
+    let props = obs_properties_create();
+    let filter: Option<&Filter> = (data as *const Filter).as_ref();
+    let ops: Vec<OperationInfo> = filter
+        .map(|f| f.shared.operations.lock().clone())
+        .unwrap_or_default();
+    let connected = filter.is_some_and(|f| f.shared.connected.load(Ordering::Acquire));
+    let op = ops.iter().find(|o| o.id == OPERATION);
+    // The operation's own parameters, from its schema (the model first).
+    match op {
+        Some(op) => {
+            for p in &op.params {
+                if p.name != "model" && FORCED.contains(&p.name.as_str()) {
+                    continue;
+                }
+                let key = cstring(&format!("op_{}", p.name));
+                let title = cstring(&p.title);
+                let prop = match &p.kind {
+                    ParamKind::Choice {
+                        options,
+                        option_titles,
+                        ..
+                    } => {
+                        let l = obs_properties_add_list(
+                            props,
+                            key.as_ptr(),
+                            title.as_ptr(),
+                            OBS_COMBO_TYPE_LIST,
+                            OBS_COMBO_FORMAT_STRING,
+                        );
+                        for (i, o) in options.iter().enumerate() {
+                            let t = cstring(option_titles.get(i).unwrap_or(o));
+                            let v = cstring(o);
+                            obs_property_list_add_string(l, t.as_ptr(), v.as_ptr());
+                        }
+                        l
+                    }
+                    ParamKind::Bool { .. } => {
+                        obs_properties_add_bool(props, key.as_ptr(), title.as_ptr())
+                    }
+                    ParamKind::Int { min, max, .. } => obs_properties_add_int_slider(
+                        props,
+                        key.as_ptr(),
+                        title.as_ptr(),
+                        (*min).max(i32::MIN as i64) as i32,
+                        (*max).min(i32::MAX as i64) as i32,
+                        1,
+                    ),
+                    ParamKind::Float { min, max, step, .. } => obs_properties_add_float_slider(
+                        props,
+                        key.as_ptr(),
+                        title.as_ptr(),
+                        *min,
+                        *max,
+                        *step,
+                    ),
+                    ParamKind::Seed { .. } => {
+                        obs_properties_add_int(props, key.as_ptr(), title.as_ptr(), 0, i32::MAX, 1)
+                    }
+                    ParamKind::Text { .. } => obs_properties_add_text(
+                        props,
+                        key.as_ptr(),
+                        title.as_ptr(),
+                        OBS_TEXT_DEFAULT,
+                    ),
+                };
+                let d = cstring(&p.description);
+                obs_property_set_long_description(prop, d.as_ptr());
+            }
+        }
+        None => {
+            let l = obs_properties_add_list(
+                props,
+                c"op_model".as_ptr(),
+                c"Model".as_ptr(),
+                OBS_COMBO_TYPE_LIST,
+                OBS_COMBO_FORMAT_STRING,
+            );
+            for m in ["mediapipe-meet", "u2netp", "isnet-general-small"] {
+                let v = cstring(m);
+                obs_property_list_add_string(l, v.as_ptr(), v.as_ptr());
+            }
+        }
+    }
+    let mode = obs_properties_add_list(
+        props,
+        c"mode".as_ptr(),
+        text(c"Background"),
+        OBS_COMBO_TYPE_LIST,
+        OBS_COMBO_FORMAT_STRING,
+    );
+    for (k, v) in [
+        (c"Background.Transparent", c"transparent"),
+        (c"Background.Blur", c"blur"),
+        (c"Background.Colour", c"colour"),
+        (c"Background.Image", c"image"),
+    ] {
+        obs_property_list_add_string(mode, text(k), v.as_ptr());
+    }
+    obs_properties_add_color(props, c"bg_colour".as_ptr(), text(c"BackgroundColour"));
+    obs_properties_add_path(
+        props,
+        c"bg_image".as_ptr(),
+        text(c"BackgroundImage"),
+        OBS_PATH_FILE,
+        c"Images (*.png *.jpg *.jpeg *.bmp)".as_ptr(),
+        ptr::null(),
+    );
+    obs_properties_add_float_slider(props, c"blur".as_ptr(), text(c"BlurRadius"), 0.5, 8.0, 0.5);
+    obs_properties_add_float_slider(
+        props,
+        c"smoothing".as_ptr(),
+        text(c"Smoothing"),
+        0.0,
+        0.95,
+        0.05,
+    );
+    obs_properties_add_bool(props, c"refine_edges".as_ptr(), text(c"RefineEdges"));
+    obs_properties_add_int_slider(
+        props,
+        c"edge_radius".as_ptr(),
+        text(c"EdgeRadius"),
+        1,
+        12,
+        1,
+    );
+    obs_properties_add_bool(props, c"delay".as_ptr(), text(c"Delay"));
+    obs_properties_add_text(props, c"socket".as_ptr(), text(c"Socket"), OBS_TEXT_DEFAULT);
+    obs_properties_add_path(
+        props,
+        c"daemon".as_ptr(),
+        text(c"Daemon"),
+        OBS_PATH_FILE,
+        ptr::null(),
+        ptr::null(),
+    );
+    obs_properties_add_bool(props, c"sync".as_ptr(), text(c"Sync"));
+    let status = if connected {
+        "connected to the Easel daemon".to_string()
+    } else {
+        "the Easel daemon is not reachable: frames pass through unchanged".to_string()
+    };
+    let st = cstring(&status);
+    let p = obs_properties_add_text(props, c"status".as_ptr(), st.as_ptr(), OBS_TEXT_INFO);
+    obs_property_text_set_info_type(p, OBS_TEXT_INFO_NORMAL);
+    props
+}
+
+/// Draws `tex` with OBS's default effect.
+unsafe fn copy(tex: *mut gs_texture_t, w: u32, h: u32) {
+    let effect = obs_get_base_effect(OBS_EFFECT_DEFAULT);
+    gs_effect_set_texture(gs_effect_get_param_by_name(effect, c"image".as_ptr()), tex);
+    while gs_effect_loop(effect, c"Draw".as_ptr()) {
+        gs_draw_sprite(tex, 0, w, h);
+    }
+}
+
+impl Gfx {
+    unsafe fn release(&mut self) {
+        for (t, _) in self.ring.drain(..) {
+            gs_texrender_destroy(t);
+        }
+        for (s, _) in self.stages.drain(..) {
+            gs_stagesurface_destroy(s);
+        }
+        if !self.small.is_null() {
+            gs_texrender_destroy(self.small);
+            self.small = ptr::null_mut();
+        }
+        if !self.coef.is_null() {
+            gs_texture_destroy(self.coef);
+            self.coef = ptr::null_mut();
+        }
+        if !self.effect.is_null() {
+            gs_effect_destroy(self.effect);
+            self.effect = ptr::null_mut();
+        }
+        self.size = (0, 0);
+    }
+
+    /// Makes the textures for a `w`×`h` source; false if the graphics system refused.
+    unsafe fn ensure(&mut self, w: u32, h: u32) -> bool {
+        if self.effect.is_null() {
+            let src = cstring(include_str!("../data/easel-composite.effect"));
+            let mut err: *mut c_char = ptr::null_mut();
+            self.effect =
+                gs_effect_create(src.as_ptr(), c"easel-composite.effect".as_ptr(), &mut err);
+            if self.effect.is_null() {
+                crate::log_warn(&format!(
+                    "[easel] the composite effect did not compile: {}",
+                    string_of(err)
+                ));
+                if !err.is_null() {
+                    bfree(err as *mut c_void);
+                }
+                return false;
+            }
+        }
+        if self.size == (w, h) {
+            return true;
+        }
+        let effect = self.effect;
+        self.effect = ptr::null_mut();
+        self.release();
+        self.effect = effect;
+        // The model works on 256×144 (MediaPipe Meet); send at most 256 wide.
+        let sw = w.clamp(1, 256);
+        let sh = ((h as u64 * sw as u64) / w as u64).max(1) as u32;
+        for _ in 0..RING {
+            self.ring
+                .push((gs_texrender_create(GS_RGBA, GS_ZS_NONE), None));
+        }
+        self.small = gs_texrender_create(GS_RGBA, GS_ZS_NONE);
+        for _ in 0..3 {
+            self.stages
+                .push((gs_stagesurface_create(sw, sh, GS_RGBA), None));
+        }
+        let zero = vec![0.0f32; (sw * sh * 2) as usize];
+        let mut levels = [zero.as_ptr() as *const u8];
+        self.coef = gs_texture_create(sw, sh, GS_RG32F, 1, levels.as_mut_ptr(), GS_DYNAMIC);
+        self.size = (w, h);
+        self.small_size = (sw, sh);
+        self.mask_seq = None;
+        self.sync_prev = None;
+        !self.coef.is_null()
+            && !self.small.is_null()
+            && self.ring.iter().all(|(t, _)| !t.is_null())
+            && self.stages.iter().all(|(s, _)| !s.is_null())
+    }
+
+    unsafe fn param(&self, name: &CStr) -> *mut gs_eparam_t {
+        gs_effect_get_param_by_name(self.effect, name.as_ptr())
+    }
+
+    /// Copies a mapped staging surface into a packed RGBA8 buffer.
+    unsafe fn read_stage(&self, stage: *mut gs_stagesurf_t) -> Option<Vec<u8>> {
+        let (sw, sh) = self.small_size;
+        let mut data: *mut u8 = ptr::null_mut();
+        let mut linesize: u32 = 0;
+        if !gs_stagesurface_map(stage, &mut data, &mut linesize) || data.is_null() {
+            return None;
+        }
+        let row = (sw * 4) as usize;
+        let mut out = vec![0u8; row * sh as usize];
+        for y in 0..sh as usize {
+            let src = std::slice::from_raw_parts(data.add(y * linesize as usize), row);
+            out[y * row..(y + 1) * row].copy_from_slice(src);
+        }
+        gs_stagesurface_unmap(stage);
+        Some(out)
+    }
+}
+
+impl Filter {
+    fn load_bg(&self, path: &str) {
+        let mut cur = self.bg_path.lock();
+        if *cur == path {
+            return;
+        }
+        *cur = path.to_string();
+        if path.is_empty() {
+            *self.pending_bg.lock() = Some(None);
+            return;
+        }
+        let mut img: Box<gs_image_file_t> = Box::default();
+        let c = cstring(path);
+        // SAFETY: decoding only; the texture is made on the render thread.
+        unsafe { gs_image_file_init(&mut *img, c.as_ptr()) };
+        if !img.loaded {
+            crate::log_warn(&format!(
+                "[easel] could not read the background image {path}"
+            ));
+        }
+        if let Some(Some(mut old)) = self.pending_bg.lock().replace(Some(img)) {
+            unsafe {
+                obs_enter_graphics();
+                gs_image_file_free(&mut *old);
+                obs_leave_graphics();
+            }
+        }
+    }
+
+    /// One frame on the render thread; false to skip the filter (pass the source through).
+    unsafe fn render(&self) -> bool {
+        let t0 = Instant::now();
+        let target = obs_filter_get_target(self.ctx);
+        let parent = obs_filter_get_parent(self.ctx);
+        if target.is_null() || parent.is_null() {
+            return false;
+        }
+        let (w, h) = (
+            obs_source_get_base_width(target),
+            obs_source_get_base_height(target),
+        );
+        if w == 0 || h == 0 {
+            return false;
+        }
+        let opts = *self.opts.lock();
+        let mut g = self.gfx.lock();
+        if !g.ensure(w, h) {
+            return false;
+        }
+        if let Some(new_bg) = self.pending_bg.lock().take() {
+            if let Some(mut old) = g.bg.take() {
+                gs_image_file_free(&mut *old);
+            }
+            if let Some(mut img) = new_bg {
+                gs_image_file_init_texture(&mut *img);
+                g.bg = Some(img);
+            }
+        }
+        let frame = g.frame;
+        g.frame += 1;
+        let slot = (frame % RING as u64) as usize;
+        let tr = g.ring[slot].0;
+        let (sw, sh) = g.small_size;
+
+        // 1. The source into the ring; 2. a small copy (the model's input and the blur).
+        gs_blend_state_push();
+        gs_blend_function(GS_BLEND_ONE, GS_BLEND_ZERO);
+        let zero = vec4::default();
+        gs_texrender_reset(tr);
+        let mut target_time = Duration::ZERO;
+        if !gs_texrender_begin(tr, w, h) {
+            gs_blend_state_pop();
+            return false;
+        }
+        gs_clear(GS_CLEAR_COLOR, &zero, 0.0, 0);
+        gs_ortho(0.0, w as f32, 0.0, h as f32, -100.0, 100.0);
+        let tt = Instant::now();
+        // As obs_source_process_filter_begin does: the parent itself is drawn with the default
+        // effect (its filters are what is rendering now).
+        let flags = obs_source_get_output_flags(target);
+        if target == parent && flags & (OBS_SOURCE_CUSTOM_DRAW | OBS_SOURCE_ASYNC) == 0 {
+            obs_source_default_render(target);
+        } else {
+            obs_source_video_render(target);
+        }
+        target_time += tt.elapsed();
+        gs_texrender_end(tr);
+        g.ring[slot].1 = Some(frame);
+        let tex = gs_texrender_get_texture(tr);
+        gs_texrender_reset(g.small);
+        if gs_texrender_begin(g.small, sw, sh) {
+            gs_clear(GS_CLEAR_COLOR, &zero, 0.0, 0);
+            gs_ortho(0.0, w as f32, 0.0, h as f32, -100.0, 100.0);
+            copy(tex, w, h);
+            gs_texrender_end(g.small);
+        }
+        gs_blend_state_pop();
+        let small_tex = gs_texrender_get_texture(g.small);
+
+        // 3. Read-back and the newest mask.
+        let now = Instant::now();
+        if opts.sync {
+            self.render_sync(&mut g, small_tex, frame);
+        } else if self.shared.connected.load(Ordering::Acquire) {
+            let i = (frame % 3) as usize;
+            gs_stage_texture(g.stages[i].0, small_tex);
+            g.stages[i].1 = Some(frame);
+            let j = ((frame + 1) % 3) as usize; // staged two frames ago
+            if let Some(seq) = g.stages[j].1.take() {
+                if let Some(rgba) = g.read_stage(g.stages[j].0) {
+                    self.shared.offer(InFrame {
+                        seq,
+                        width: sw,
+                        height: sh,
+                        rgba,
+                    });
+                }
+            }
+        }
+        if let Some(r) = self.shared.result.try_lock().and_then(|mut s| s.take()) {
+            if (r.width, r.height) == (sw, sh) && !opts.sync {
+                gs_texture_set_image(g.coef, r.data.as_ptr() as *const u8, sw * 8, false);
+                g.mask_seq = Some(r.seq);
+                g.mask_at = now;
+                g.latency = frame.saturating_sub(r.seq);
+                let l = g.latency as f64;
+                push(&mut g.stats.latency, l);
+            }
+        }
+        let valid = g.mask_seq.is_some()
+            && now.duration_since(g.mask_at) < STALE
+            && (opts.sync || self.shared.connected.load(Ordering::Acquire));
+
+        // 4. The composite (or the frame unchanged).
+        let mut show = tex;
+        if valid && opts.delay {
+            let d = g.latency.min(RING as u64 - 1);
+            let s = ((frame - d.min(frame)) % RING as u64) as usize;
+            if g.ring[s].1 == Some(frame - d.min(frame)) {
+                show = gs_texrender_get_texture(g.ring[s].0);
+            }
+        }
+        let bg_tex =
+            g.bg.as_ref()
+                .filter(|b| b.loaded && !b.texture.is_null())
+                .map(|b| b.texture)
+                .unwrap_or(small_tex);
+        let mode = if opts.mode == 3 && bg_tex == small_tex {
+            2
+        } else {
+            opts.mode
+        };
+        gs_effect_set_texture(g.param(c"image"), show);
+        gs_effect_set_texture(g.param(c"coef"), g.coef);
+        gs_effect_set_texture(g.param(c"small_image"), small_tex);
+        gs_effect_set_texture(g.param(c"bg_image"), bg_tex);
+        let colour = vec4 {
+            __bindgen_anon_1: vec4__bindgen_ty_1 {
+                __bindgen_anon_1: vec4__bindgen_ty_1__bindgen_ty_1 {
+                    x: opts.colour[0],
+                    y: opts.colour[1],
+                    z: opts.colour[2],
+                    w: opts.colour[3],
+                },
+            },
+        };
+        gs_effect_set_vec4(g.param(c"bg_color"), &colour);
+        gs_effect_set_int(g.param(c"mode"), mode);
+        let texel = vec2 {
+            __bindgen_anon_1: vec2__bindgen_ty_1 {
+                __bindgen_anon_1: vec2__bindgen_ty_1__bindgen_ty_1 {
+                    x: 1.0 / sw as f32,
+                    y: 1.0 / sh as f32,
+                },
+            },
+        };
+        gs_effect_set_vec2(g.param(c"small_texel"), &texel);
+        gs_effect_set_float(g.param(c"blur_radius"), opts.blur);
+        if valid {
+            while gs_effect_loop(g.effect, c"Draw".as_ptr()) {
+                gs_draw_sprite(show, 0, w, h);
+            }
+        } else {
+            copy(show, w, h);
+        }
+
+        let added = t0.elapsed().saturating_sub(target_time).as_secs_f64() * 1000.0;
+        push(&mut g.stats.added_ms, added);
+        g.stats.frames += 1;
+        if valid {
+            g.stats.masked += 1;
+        }
+        if let Some(dir) = &self.stats_path {
+            if g.stats.frames.is_multiple_of(30) {
+                self.write_stats(dir, &g.stats, valid);
+            }
+        }
+        true
+    }
+
+    /// The comparison path, the way in-process filters work: read back at once (a stall),
+    /// run the model and wait for it, upload — all on the render thread.
+    unsafe fn render_sync(&self, g: &mut Gfx, small_tex: *mut gs_texture_t, frame: u64) {
+        let (sw, sh) = g.small_size;
+        let stage = g.stages[0].0;
+        gs_stage_texture(stage, small_tex);
+        let Some(rgba) = g.read_stage(stage) else {
+            return;
+        };
+        if g.sync_client.is_none() && Instant::now() >= g.sync_retry {
+            let socket = self.config.lock().socket.clone();
+            match Client::connect(&socket) {
+                Ok(c) => g.sync_client = Some(c),
+                Err(_) => g.sync_retry = Instant::now() + Duration::from_secs(1),
+            }
+        }
+        let Some(client) = g.sync_client.as_mut() else {
+            return;
+        };
+        let guide = matte::luma(&rgba);
+        let mut data = rgba;
+        for p in data.chunks_exact_mut(4) {
+            p[3] = 255;
+        }
+        let img = OwnedImage {
+            width: sw,
+            height: sh,
+            format: PixelFormat::Rgba8,
+            data,
+        };
+        let config = self.config.lock().clone();
+        let result = SharedInput::new(&img).and_then(|input| {
+            let o = SubmitOptions {
+                params: config.settings.params.clone(),
+                priority: Priority::Interactive,
+                ..Default::default()
+            };
+            let job = client.submit_with(OPERATION, &input, None, &[], o)?;
+            client.wait(job, |_, _| {})
+        });
+        match result {
+            Ok(r) => {
+                let img = easel_imaging::convert(&r.image.view(), PixelFormat::Rgba32F);
+                if (img.width, img.height) != (sw, sh) {
+                    return;
+                }
+                let mut mask = matte::mask_of_rgba_f32(&img.data);
+                if let Some(prev) = &g.sync_prev {
+                    matte::smooth_temporal(prev, &mut mask, config.smoothing);
+                }
+                let coef = if config.refine_edges {
+                    matte::guided_coefficients(
+                        &guide,
+                        &mask,
+                        sw as usize,
+                        sh as usize,
+                        config.edge_radius,
+                        2e-3,
+                    )
+                } else {
+                    matte::plain_coefficients(&mask)
+                };
+                g.sync_prev = Some(mask);
+                gs_texture_set_image(g.coef, coef.as_ptr() as *const u8, sw * 8, false);
+                g.mask_seq = Some(frame);
+                g.mask_at = Instant::now();
+                g.latency = 0;
+                push(&mut g.stats.latency, 0.0);
+            }
+            Err(_) => {
+                g.sync_client = None;
+                g.sync_retry = Instant::now() + Duration::from_secs(1);
+            }
+        }
+    }
+
+    fn write_stats(&self, dir: &std::path::Path, s: &Stats, valid: bool) {
+        let added: Vec<f64> = s.added_ms.iter().copied().collect();
+        let lat: Vec<f64> = s.latency.iter().copied().collect();
+        let v = json!({
+            "name": self.shared.name,
+            "frames": s.frames,
+            "masked_frames": s.masked,
+            "showing_mask": valid,
+            "connected": self.shared.connected.load(Ordering::Acquire),
+            "processed": self.shared.processed.load(Ordering::Relaxed),
+            "dropped": self.shared.dropped.load(Ordering::Relaxed),
+            "added_ms": added,
+            "added_ms_p50": matte::percentile(&added, 0.5),
+            "added_ms_p99": matte::percentile(&added, 0.99),
+            "latency_frames_p50": matte::percentile(&lat, 0.5),
+            "latency_frames_p99": matte::percentile(&lat, 0.99),
+        });
+        let name: String = self
+            .shared
+            .name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let path = dir.join(format!("{name}.json"));
+        let tmp = dir.join(format!("{name}.json.tmp"));
+        if std::fs::write(&tmp, v.to_string()).is_ok() {
+            let _ = std::fs::rename(tmp, path);
+        }
+    }
+}
