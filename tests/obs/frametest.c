@@ -76,6 +76,21 @@ static double box_diff(const uint8_t *a, const uint8_t *b, int x0, int y0, int x
 	return n ? s / n : 0;
 }
 
+/* Mean absolute horizontal gradient over a box (how sharp it is). */
+static double box_grad(const uint8_t *a, int x0, int y0, int x1, int y1)
+{
+	double s = 0;
+	long n = 0;
+	for (int y = y0; y < y1; y++)
+		for (int x = x0; x + 1 < x1; x++)
+			for (int c = 0; c < 3; c++) {
+				size_t i = ((size_t)y * W + x) * 4 + c;
+				s += abs((int)a[i] - (int)a[i + 4]);
+				n++;
+			}
+	return n ? s / n : 0;
+}
+
 static void save(const char *dir, const char *name, const uint8_t *px, const char *extra)
 {
 	char path[4096];
@@ -278,13 +293,15 @@ static int cases(int argc, char **argv)
 		snprintf(name, sizeof name, "easel %s", modes[m]);
 		f = filter_for(name, sock, modes[m], m == 3 ? bgpath : NULL);
 		obs_source_filter_add(src, f);
+		wait_frames(10); /* the previous filter's frames are gone */
 		int waited = 0;
 		for (; waited < 900; waited++) {
 			wait_frames(1);
 			uint8_t *now = snapshot();
-			double d = box_diff(now, ref, BG_BOX) + box_diff(now, ref, BG_BOX2);
+			bool changed = m == 2 ? box_grad(now, 400, 20, 630, 130) < 0.7 * box_grad(ref, 400, 20, 630, 130)
+					      : box_diff(now, ref, BG_BOX) + box_diff(now, ref, BG_BOX2) > 30;
 			free(now);
-			if (d > (m == 2 ? 4 : 30))
+			if (changed)
 				break;
 		}
 		wait_frames(30);
