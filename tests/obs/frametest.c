@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <math.h>
+#include <sys/resource.h>
 
 static pthread_mutex_t mtx = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t *last;
@@ -321,10 +323,165 @@ static int cases(int argc, char **argv)
 	_exit(0);
 }
 
+/* ------------------------------------------------------------------------------ bench */
+
+struct motion {
+	gs_image_file_t bg, person;
+	obs_source_t *src;
+	uint64_t t0;
+	int phase;
+};
+
+static const char *motion_name(void *unused)
+{
+	(void)unused;
+	return "Moving person (test)";
+}
+
+static char *bench_bg, *bench_person;
+static int motion_count;
+
+static void *motion_create(obs_data_t *settings, obs_source_t *source)
+{
+	(void)settings;
+	struct motion *m = bzalloc(sizeof *m);
+	m->src = source;
+	m->phase = motion_count++;
+	gs_image_file_init(&m->bg, bench_bg);
+	gs_image_file_init(&m->person, bench_person);
+	obs_enter_graphics();
+	gs_image_file_init_texture(&m->bg);
+	gs_image_file_init_texture(&m->person);
+	obs_leave_graphics();
+	m->t0 = os_gettime_ns();
+	return m;
+}
+
+static void motion_destroy(void *data)
+{
+	struct motion *m = data;
+	obs_enter_graphics();
+	gs_image_file_free(&m->bg);
+	gs_image_file_free(&m->person);
+	obs_leave_graphics();
+	bfree(m);
+}
+
+static uint32_t motion_w(void *d) { (void)d; return 1280; }
+static uint32_t motion_h(void *d) { (void)d; return 720; }
+
+/* The background photo, and the person cut out of a photo walking left and right (about one
+ * pass in 4 s) and bobbing: a person in motion made from the fixture photos. */
+static void motion_render(void *data, gs_effect_t *effect)
+{
+	struct motion *m = data;
+	double t = (os_gettime_ns() - m->t0) / 1e9 + m->phase * 1.3;
+	gs_effect_t *def = obs_get_base_effect(OBS_EFFECT_DEFAULT);
+	(void)effect;
+	gs_eparam_t *img = gs_effect_get_param_by_name(def, "image");
+	gs_effect_set_texture(img, m->bg.texture);
+	while (gs_effect_loop(def, "Draw"))
+		gs_draw_sprite(m->bg.texture, 0, 1280, 720);
+	gs_blend_state_push();
+	gs_blend_function(GS_BLEND_SRCALPHA, GS_BLEND_INVSRCALPHA);
+	float x = (float)(320.0 + 300.0 * sin(t * 1.57)), y = (float)(60.0 + 20.0 * sin(t * 5.0));
+	gs_matrix_push();
+	gs_matrix_translate3f(x, y, 0.0f);
+	gs_effect_set_texture(img, m->person.texture);
+	while (gs_effect_loop(def, "Draw"))
+		gs_draw_sprite(m->person.texture, 0, 640, 660);
+	gs_matrix_pop();
+	gs_blend_state_pop();
+}
+
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static int bench(int argc, char **argv)
+{
+	if (argc < 11)
+		return 2;
+	const char *so = argv[2], *data = argv[3], *out = argv[6], *sock = argv[7], *mode = argv[8];
+	bench_bg = argv[4];
+	bench_person = argv[5];
+	int n = atoi(argv[9]);
+	double seconds = atof(argv[10]);
+	if (!start(1280, 720, so, data))
+		return 3;
+	struct obs_source_info info = {0};
+	info.id = "easel_test_motion";
+	info.type = OBS_SOURCE_TYPE_INPUT;
+	info.output_flags = OBS_SOURCE_VIDEO;
+	info.get_name = motion_name;
+	info.create = motion_create;
+	info.destroy = motion_destroy;
+	info.get_width = motion_w;
+	info.get_height = motion_h;
+	info.video_render = motion_render;
+	obs_register_source(&info);
+	obs_scene_t *scene = obs_scene_create("bench");
+	for (int i = 0; i < n; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "camera %d", i);
+		obs_source_t *s = obs_source_create("easel_test_motion", name, NULL, NULL);
+		if (strcmp(mode, "none") != 0) {
+			obs_data_t *fs = obs_data_create();
+			obs_data_set_string(fs, "socket", sock);
+			obs_data_set_string(fs, "mode", "blur");
+			obs_data_set_bool(fs, "sync", strcmp(mode, "sync") == 0);
+			snprintf(name, sizeof name, "easel %s %d", mode, i);
+			obs_source_t *f = obs_source_create("easel_filter", name, fs, NULL);
+			obs_data_release(fs);
+			obs_source_filter_add(s, f);
+			obs_source_release(f);
+		}
+		obs_sceneitem_t *item = obs_scene_add(scene, s);
+		struct vec2 scale = {{{1.0f / n, 1.0f / n}}};
+		struct vec2 pos = {{{(float)(1280 / n * i), 0.0f}}};
+		obs_sceneitem_set_scale(item, &scale);
+		obs_sceneitem_set_pos(item, &pos);
+		obs_source_release(s);
+	}
+	obs_set_output_source(0, obs_scene_get_source(scene));
+	wait_frames(90); /* warm up: the model loads, the streams start */
+	video_t *v = obs_get_video();
+	uint32_t skip0 = video_output_get_skipped_frames(v), lag0 = obs_get_lagged_frames();
+	uint64_t f0 = frame_count(), t0 = os_gettime_ns();
+	double c0 = cpu_seconds();
+	uint64_t frame_time_sum = 0, samples = 0;
+	while (os_gettime_ns() - t0 < (uint64_t)(seconds * 1e9)) {
+		os_sleep_ms(100);
+		frame_time_sum += obs_get_average_frame_time_ns();
+		samples++;
+	}
+	double wall = (os_gettime_ns() - t0) / 1e9;
+	uint64_t frames_out = frame_count() - f0;
+	double cpu = cpu_seconds() - c0;
+	char path[4096];
+	snprintf(path, sizeof path, "%s/bench-%s-%d.json", out, mode, n);
+	FILE *f = fopen(path, "w");
+	if (f) {
+		fprintf(f,
+			"{\"mode\": \"%s\", \"sources\": %d, \"seconds\": %.2f, \"fps\": %.2f, "
+			"\"skipped\": %u, \"lagged\": %u, \"avg_frame_time_ms\": %.2f, \"obs_cpu_cores\": %.3f}\n",
+			mode, n, wall, frames_out / wall, video_output_get_skipped_frames(v) - skip0,
+			obs_get_lagged_frames() - lag0, samples ? frame_time_sum / (double)samples / 1e6 : 0.0,
+			cpu / wall);
+		fclose(f);
+	}
+	_exit(0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "cases") == 0)
 		return cases(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "bench") == 0)
+		return bench(argc, argv);
 	fprintf(stderr, "usage: frametest cases|bench ...\n");
 	return 2;
 }

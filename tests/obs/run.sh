@@ -76,7 +76,7 @@ MODULE="$TARGET_DIR/libeasel.so"
 
 WORK=$(mktemp -d /tmp/easel-obs-test.XXXXXX)
 mkdir -p "$WORK/frames" "$WORK/ws"
-gcc -O2 -Wall -o "$WORK/frametest" "$HERE/frametest.c" $(pkg-config --cflags --libs libobs) -lX11 -lpthread \
+gcc -O2 -Wall -o "$WORK/frametest" "$HERE/frametest.c" $(pkg-config --cflags --libs libobs) -lX11 -lpthread -lm \
     && pass || { fail "build frametest"; finish; }
 "$PY" - "$PHOTOS/girl-1.jpg" "$WORK" <<'PYEOF' || { fail "make test frames"; finish; }
 import sys
