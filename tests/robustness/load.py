@@ -325,12 +325,18 @@ def main():
                   "(daemon RSS KiB, daemon fds, workers, workers RSS KiB, workers fds):")
             print("  " + ", ".join(f"({s['daemon_rss']}, {s['daemon_fds']}, {s['workers']}, {s['workers_rss']}, {s['workers_fds']})"
                                    for s in soak_marks))
-            if len(soak_marks) >= 3:
-                first, last = soak_marks[1], soak_marks[-1]
+            if len(soak_marks) >= 4:
+                # The allocator keeps freed pages for reuse, so RSS climbs to a high-water mark
+                # early; a leak keeps climbing. Judge the second half of the soak.
+                half = len(soak_marks) // 2
+                first, last = soak_marks[half], soak_marks[-1]
                 grew = last["daemon_rss"] - first["daemon_rss"]
-                print(f"  daemon RSS from round 2 to round {len(soak_marks)}: {grew:+} KiB; "
-                      f"descriptors {first['daemon_fds']} -> {last['daemon_fds']}")
-                if last["daemon_fds"] > first["daemon_fds"] or grew > 16 * 1024:
+                wgrew = last["workers_rss"] - first["workers_rss"]
+                print(f"  second half (round {half + 1} to {len(soak_marks)}): daemon RSS {grew:+} KiB, "
+                      f"workers RSS {wgrew:+} KiB; descriptors daemon {first['daemon_fds']} -> {last['daemon_fds']}, "
+                      f"workers {first['workers_fds']} -> {last['workers_fds']}")
+                if last["daemon_fds"] > soak_marks[0]["daemon_fds"] or last["workers_fds"] > first["workers_fds"] \
+                        or grew > max(64 * 1024, first["daemon_rss"] // 10) or wgrew > 64 * 1024:
                     fail.append("soak: descriptors or memory grew")
         if not d.alive():
             fail.append("the daemon died")
