@@ -384,3 +384,46 @@ fn another_local_user_is_refused_by_peer_credentials() {
     assert_eq!(c.status().unwrap().0, 0);
     let _ = Command::new("userdel").arg(user).status();
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn the_daemon_gives_memory_back_after_large_jobs() {
+    let daemon = Daemon::start(Options::default());
+    let (w, h) = (2048u32, 2048u32);
+    let img = shared(&rgba8(w, h, |x, y| [x as u8, y as u8, 7, 255]));
+    let mut c = daemon.client();
+    let job = c.submit("invert", &img, None, &[], json!({})).unwrap();
+    c.wait(job, |_, _| {}).unwrap();
+    let before = rss_kib(daemon.pid());
+    // Large buffers on several connection threads at once, several times.
+    for _ in 0..3 {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let mut c = daemon.client();
+                let img = shared(&rgba8(w, h, |x, y| [y as u8, x as u8, 9, 255]));
+                std::thread::spawn(move || {
+                    let job = c.submit("invert", &img, None, &[], json!({})).unwrap();
+                    c.wait(job, |_, _| {}).unwrap();
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+    let after = rss_kib(daemon.pid());
+    // Each job held 2048×2048 rgba32f (64 MiB) in the daemon; none of it may stay resident.
+    assert!(
+        after < before + 48 * 1024,
+        "the idle daemon kept {} MiB after the jobs ({before} KiB before, {after} KiB after)",
+        (after - before) / 1024
+    );
+}

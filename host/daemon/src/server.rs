@@ -154,8 +154,23 @@ fn builtin_plugin_dirs() -> Vec<PathBuf> {
     vec![exe_dir.join("../lib/easel/plugins"), exe_dir]
 }
 
+/// Large buffers pass through the daemon's connection threads (a 4K image is 33 MB as rgba8,
+/// 133 MB converted to rgba32f). After the first such buffer is freed, glibc raises its mmap
+/// threshold and serves the next ones from per-thread arenas that it keeps: in a 10-minute soak
+/// the idle daemon's RSS climbed from 5 MB to 600 MB without any leak. A fixed threshold (1 MiB
+/// and more is mapped, and unmapped when freed) and two arenas keep it at its working size.
+fn limit_allocator_retention() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; it is called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 /// Runs the daemon until a `shutdown` request (or, when configured, an idle time) ends it.
 pub fn run_daemon(config: Config) -> Result<(), StartError> {
+    limit_allocator_retention();
     let activated = activated_listener();
     // An activated daemon serves the socket it was given, wherever that is.
     let socket = activated
