@@ -39,7 +39,7 @@ prefix=$(cd "$prefix" && pwd)
 
 packages=(-p easel-cli -p easel-daemon -p easel-worker
           -p easel-plugin-remove-background -p easel-plugin-classic -p easel-plugin-enhance)
-built=target/$profile
+built=${CARGO_TARGET_DIR:-target}/$profile
 if [ "$build" = 1 ]; then
     echo "building ($profile; a release takes a few minutes on 2 cores)…"
     if [ "$profile" = release ]; then
