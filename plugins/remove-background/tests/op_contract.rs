@@ -118,7 +118,10 @@ fn without_refinement_the_colour_is_untouched() {
     let out = host
         .run_op(
             img.view(),
-            &[("refine_foreground", ParamValue::Bool(false))],
+            &[
+                ("model", choice("isnet-general-small")),
+                ("refine_foreground", ParamValue::Bool(false)),
+            ],
         )
         .unwrap();
     let (a, b) = (rgba(&img), rgba(&out));
@@ -140,7 +143,12 @@ fn refinement_moves_soft_edge_colours_away_from_the_background() {
             .collect();
         Ok(vec![Tensor::new("output", &[1, 1, 1024, 1024], data)])
     }));
-    let out = host.run_op(test_image(1.0).view(), &[]).unwrap();
+    let out = host
+        .run_op(
+            test_image(1.0).view(),
+            &[("model", choice("isnet-general-small"))],
+        )
+        .unwrap();
     let px = rgba(&out);
     // x = 36: past the colour boundary, alpha about 0.6.
     let p = &px[(24 * 64 + 36) * 4..(24 * 64 + 36) * 4 + 4];
@@ -237,7 +245,12 @@ fn missing_output_is_a_model_error() {
             Tensor::new("b", &[1], vec![0.0]),
         ])
     }));
-    let err = host.run_op(test_image(1.0).view(), &[]).unwrap_err();
+    let err = host
+        .run_op(
+            test_image(1.0).view(),
+            &[("model", choice("isnet-general-small"))],
+        )
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Model, "{err}");
     assert!(err.message.contains("'output'"), "{err}");
 }

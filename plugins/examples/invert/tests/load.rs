@@ -164,7 +164,7 @@ fn each_test_library_meets_its_fate_in_one_process() {
                 let m = result.unwrap();
                 assert_eq!(m.info()().name, "testing-misbehave");
                 assert_eq!(m.info()().abi_version, ABI_VERSION);
-                assert_eq!(operation_ids(m).len(), 7);
+                assert_eq!(operation_ids(m).len(), 9);
             }
             "easel-testing-wrong-abi" => {
                 let m = result.unwrap();
