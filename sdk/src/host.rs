@@ -45,13 +45,18 @@ pub struct TensorSpec {
     pub shape: RVec<i64>,
 }
 
-#[repr(u8)]
-#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogLevel {
-    Error = 0,
-    Warn = 1,
-    Info = 2,
-    Debug = 3,
+/// How important a log message is. A `u8` newtype, so later SDKs can add levels; a host logs a
+/// level it does not name as `Info`.
+#[repr(transparent)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LogLevel(pub u8);
+
+#[allow(non_upper_case_globals)] // named like the enum variants they replaced
+impl LogLevel {
+    pub const Error: LogLevel = LogLevel(0);
+    pub const Warn: LogLevel = LogLevel(1);
+    pub const Info: LogLevel = LogLevel(2);
+    pub const Debug: LogLevel = LogLevel(3);
 }
 
 /// Implemented by the host; plugins receive it as [`Host`].
@@ -86,14 +91,52 @@ pub type Host<'a> = HostServices_TO<'a, RRef<'a, ()>>;
 pub trait HostExt {
     /// Returns `Err(Cancelled)` if the job was cancelled; call it between units of work.
     fn check_cancelled(&self) -> Result<(), PluginError>;
+
+    /// Runs a model and returns the output called `output`, or a `Model` error that names the
+    /// model and the outputs it did return.
+    fn run_model_output(
+        &self,
+        model_id: &str,
+        inputs: Vec<Tensor>,
+        output: &str,
+    ) -> Result<Tensor, PluginError>;
 }
 
-impl HostExt for Host<'_> {
+impl<T: HostServices + ?Sized> HostExt for T {
     fn check_cancelled(&self) -> Result<(), PluginError> {
         if self.is_cancelled() {
             Err(PluginError::cancelled())
         } else {
             Ok(())
         }
+    }
+
+    fn run_model_output(
+        &self,
+        model_id: &str,
+        inputs: Vec<Tensor>,
+        output: &str,
+    ) -> Result<Tensor, PluginError> {
+        let outputs = self
+            .run_model(
+                model_id.into(),
+                RVec::from(inputs),
+                RVec::from(vec![RString::from(output)]),
+            )
+            .into_result()?;
+        let names: Vec<String> = outputs.iter().map(|t| t.name.to_string()).collect();
+        outputs
+            .into_iter()
+            .find(|t| t.name == output)
+            .ok_or_else(|| {
+                PluginError::model(format!(
+                    "model '{model_id}' returned no output '{output}' (it returned: {})",
+                    if names.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ))
+            })
     }
 }

@@ -16,7 +16,7 @@
 //! struct Invert;
 //! impl Operation for Invert {
 //!     fn descriptor(&self) -> OperationDescriptor {
-//!         OperationDescriptor::new("invert", "Invert colours", "Color", "Inverts RGB, keeps alpha")
+//!         OperationDescriptor::new("invert", "Invert colors", "Color", "Inverts RGB, keeps alpha")
 //!             .param(ParamSpec::float("amount", "Amount", "How far to invert", (0.0, 1.0), 1.0, 0.05))
 //!     }
 //!     fn run(&self, job: &Job<'_>, host: &Host<'_>) -> RResult<ImageBuf, PluginError> {
@@ -41,6 +41,8 @@ pub mod host;
 pub mod image;
 pub mod op;
 pub mod params;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use abi_stable;
 pub use error::{ErrorKind, PluginError, PluginResult};
@@ -49,19 +51,50 @@ pub use host::{
 };
 pub use image::{ImageBuf, ImageLayout, ImageView, PixelFormat};
 pub use op::{flags, Job, MaskUse, Operation, OperationBox, OperationDescriptor, Operation_TO};
-pub use params::{Param, ParamKind, ParamSpec, ParamValue, Params};
+pub use params::{
+    AppliesWhen, Kind, Param, ParamKind, ParamSpec, ParamType, ParamValue, Params, Value,
+};
 
 use abi_stable::{
     declare_root_module_statics,
     library::RootModule,
-    package_version_strings,
     sabi_types::VersionStrings,
     std_types::{RBox, RResult, RString, RVec},
     StableAbi,
 };
 
-/// Bumped on any change a built plugin cannot survive. The host refuses other versions.
-pub const ABI_VERSION: u32 = 1;
+/// The Easel plugin ABI this SDK speaks. Bumped only for a change a built plugin cannot survive
+/// (a changed layout or meaning); additions (a new pixel format, parameter kind or error kind
+/// constant, a new trait method with a default) keep it. The host refuses other versions.
+///
+/// ABI 1 was the first SDK, whose enums and root-module version (the crate version, 0.1.x) could
+/// not grow; ABI-1 plugins are refused with a reason that says to rebuild them.
+pub const ABI_VERSION: u32 = 2;
+
+/// The root module's version for abi_stable's check, `"<ABI_VERSION>.0.0"`: abi_stable refuses
+/// a library whose major version differs, so a plugin of another ABI is refused before its
+/// layout is even looked at. Tied to [`ABI_VERSION`] by a compile-time check below.
+pub const ABI_VERSION_STRINGS: VersionStrings = VersionStrings::new(ABI_VERSION_STR);
+
+/// [`ABI_VERSION_STRINGS`] as text.
+pub const ABI_VERSION_STR: &str = "2.0.0";
+
+/// The leading number of a version string, at compile time.
+const fn major_of(version: &str) -> u32 {
+    let bytes = version.as_bytes();
+    let mut i = 0;
+    let mut n = 0u32;
+    while i < bytes.len() && bytes[i].is_ascii_digit() {
+        n = n * 10 + (bytes[i] - b'0') as u32;
+        i += 1;
+    }
+    n
+}
+
+const _: () = assert!(
+    major_of(ABI_VERSION_STR) == ABI_VERSION,
+    "ABI_VERSION_STRINGS must start with ABI_VERSION"
+);
 
 /// What a plugin says about itself.
 #[repr(C)]
@@ -89,7 +122,7 @@ impl RootModule for PluginModRef {
     declare_root_module_statics! {PluginModRef}
     const BASE_NAME: &'static str = "easel_plugin";
     const NAME: &'static str = "easel_plugin";
-    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+    const VERSION_STRINGS: VersionStrings = ABI_VERSION_STRINGS;
 }
 
 /// Boxes an operation for [`PluginMod::operations`].
@@ -128,11 +161,11 @@ macro_rules! export_plugin {
 /// What most plugins import.
 pub mod prelude {
     pub use crate::{
-        boxed_operation, flags, ErrorKind, Host, HostExt, ImageBuf, ImageLayout, ImageView, Job,
-        LogLevel, MaskUse, Operation, OperationDescriptor, ParamSpec, ParamValue, PixelFormat,
-        PluginError, Tensor,
+        boxed_operation, flags, AppliesWhen, ErrorKind, Host, HostExt, ImageBuf, ImageLayout,
+        ImageView, Job, LogLevel, MaskUse, Operation, OperationDescriptor, ParamSpec, ParamValue,
+        PixelFormat, PluginError, Tensor,
     };
-    pub use abi_stable::std_types::{RResult, RStr, RString, RVec};
+    pub use abi_stable::std_types::{ROption, RResult, RStr, RString, RVec};
 }
 
 /// Keeps `RBox` in the public surface used by [`OperationBox`].

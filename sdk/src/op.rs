@@ -4,7 +4,7 @@ use crate::{
     error::PluginError,
     host::Host,
     image::{ImageBuf, ImageView, PixelFormat},
-    params::{Param, ParamSpec, Params},
+    params::{AppliesWhen, Param, ParamSpec, Params},
 };
 use abi_stable::{
     sabi_trait,
@@ -28,14 +28,18 @@ pub mod flags {
     pub const ALIGNED_REFERENCES: u32 = 1 << 4;
 }
 
-/// Whether an operation takes a mask.
-#[repr(u8)]
-#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MaskUse {
+/// Whether an operation takes a mask. A `u8` newtype, so later SDKs can add uses; a host refuses
+/// an operation whose mask use it does not name.
+#[repr(transparent)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MaskUse(pub u8);
+
+#[allow(non_upper_case_globals)] // named like the enum variants they replaced
+impl MaskUse {
     /// Any mask sent is used only for cropping and compositing by the host.
-    Ignored = 0,
-    Optional = 1,
-    Required = 2,
+    pub const Ignored: MaskUse = MaskUse(0);
+    pub const Optional: MaskUse = MaskUse(1);
+    pub const Required: MaskUse = MaskUse(2);
 }
 
 /// Everything an adapter needs to show and submit an operation.
@@ -139,6 +143,11 @@ impl<'a> Job<'a> {
 }
 
 /// An operation a plugin provides.
+///
+/// `descriptor` and `run` are the prefix of the vtable: every plugin has them. Methods after
+/// `run` were added later and have defaults; a plugin built before a method existed answers with
+/// the default (abi_stable calls it when the plugin's vtable is shorter than the host's). New
+/// descriptor data is always added this way, never as a field of [`OperationDescriptor`].
 #[sabi_trait]
 pub trait Operation: Send + Sync {
     fn descriptor(&self) -> OperationDescriptor;
@@ -147,6 +156,20 @@ pub trait Operation: Send + Sync {
     /// `host.is_cancelled()` turns true.
     #[sabi(last_prefix_field)]
     fn run(&self, job: &Job<'_>, host: &Host<'_>) -> RResult<ImageBuf, PluginError>;
+
+    /// Titles for people of the choice parameter `param`'s options, one per option in the
+    /// order of its `options` (which are ids for scripts). Empty (the default): adapters show
+    /// the ids. Added in ABI 2.
+    fn option_titles(&self, param: RStr<'_>) -> RVec<RString> {
+        let _ = param;
+        RVec::new()
+    }
+
+    /// When the parameter `param` applies (the default: always). Added in ABI 2.
+    fn applies_when(&self, param: RStr<'_>) -> ROption<AppliesWhen> {
+        let _ = param;
+        ROption::RNone
+    }
 }
 
 /// An operation object that crosses the boundary.

@@ -274,6 +274,7 @@ mod tests {
                     max: 9,
                     default: 2,
                 },
+                applies_when: None,
             }],
         }
     }
@@ -368,6 +369,7 @@ mod tests {
                 option_titles: vec![],
                 default: "a".into(),
             },
+            applies_when: None,
         });
         let params = |radius, model: &str| {
             vec![

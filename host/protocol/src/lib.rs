@@ -18,5 +18,5 @@ pub use message::{
     Request, ServerMessage, StreamFrame, StreamOpen, StreamSettings, Submit, PROTOCOL_VERSION,
     SERVER_FEATURES,
 };
-pub use ops::{MaskUse, OpFlag, OperationInfo, ParamInfo, ParamKind};
+pub use ops::{AppliesWhen, MaskUse, OpFlag, OperationInfo, ParamInfo, ParamKind};
 pub use params::{ParamValue, ResolvedParam};

@@ -65,6 +65,15 @@ pub enum ParamKind {
     },
 }
 
+/// A parameter applies only while another parameter has one of some values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppliesWhen {
+    /// The other parameter's name.
+    pub param: String,
+    /// Its values (as a client sends them) for which this parameter applies.
+    pub values: Vec<serde_json::Value>,
+}
+
 /// One parameter of an operation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParamInfo {
@@ -73,6 +82,10 @@ pub struct ParamInfo {
     pub description: String,
     #[serde(flatten)]
     pub kind: ParamKind,
+    /// Absent: the parameter always applies. Adapters may hide or disable it otherwise; a
+    /// request may still send it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applies_when: Option<AppliesWhen>,
 }
 
 /// An operation as the daemon lists it.

@@ -162,6 +162,7 @@ mod tests {
             title: name.into(),
             description: String::new(),
             kind,
+            applies_when: None,
         }
     }
 

@@ -29,8 +29,10 @@ fn classify(err: LibraryError) -> LoadError {
             expected_version,
             actual_version,
             ..
-        } => LoadError::Incompatible(format!(
-            "built against easel-sdk {actual_version}, this daemon needs a version compatible with {expected_version}"
+        } => LoadError::Incompatible(abi_mismatch(
+            actual_version.major,
+            &actual_version.to_string(),
+            expected_version.major,
         )),
         LibraryError::AbiInstability(e) => LoadError::Incompatible(format!(
             "its root module's layout differs from this daemon's easel-sdk (wrong layout): {}",
@@ -38,6 +40,20 @@ fn classify(err: LibraryError) -> LoadError {
         )),
         other => LoadError::Incompatible(other.to_string()),
     }
+}
+
+/// Why a root module of another version is refused. The root module's version is
+/// `<ABI>.0.0` since ABI 2; ABI-1 plugins reported the crate version, 0.1.x.
+fn abi_mismatch(major: u32, version: &str, ours: u32) -> String {
+    let theirs = if major == 0 {
+        "Easel ABI 1 (its root module reports easel-sdk 0.x, the layout before enums could grow)"
+            .to_string()
+    } else {
+        format!("Easel ABI {major} (root module version {version})")
+    };
+    format!(
+        "it was built for {theirs}, this daemon speaks Easel ABI {ours}: rebuild the plugin against an easel-sdk with ABI_VERSION {ours}"
+    )
 }
 
 /// abi_stable's report is both layouts in full followed by the verdict: keep the verdict.
@@ -60,4 +76,24 @@ pub fn load_plugin(path: &Path) -> Result<(PluginModRef, easel_sdk::PluginInfo),
         )));
     }
     Ok((module, info))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugins_of_another_abi_are_told_what_to_do() {
+        let old = abi_mismatch(0, "0.1.0", 2);
+        assert!(old.contains("Easel ABI 1"), "{old}");
+        assert!(old.contains("speaks Easel ABI 2"), "{old}");
+        assert!(old.contains("rebuild"), "{old}");
+        let newer = abi_mismatch(3, "3.0.0", 2);
+        assert!(
+            newer.contains("Easel ABI 3 (root module version 3.0.0)"),
+            "{newer}"
+        );
+        assert_eq!(easel_sdk::ABI_VERSION, 2);
+        assert!(easel_sdk::ABI_VERSION_STR.starts_with("2."));
+    }
 }

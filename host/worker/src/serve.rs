@@ -1,7 +1,7 @@
 //! The worker's loop: say what the plugin offers, then run the jobs the daemon sends, one at a
 //! time, while a reader thread takes cancels. The daemon's socket is on [`WORKER_FD`].
 
-use crate::describe::{failure_kind, operation_info, sdk_layout, sdk_param, wire_layout};
+use crate::describe::{failure, operation_info, sdk_layout, sdk_param, wire_layout};
 use crate::loader::load_plugin;
 use abi_stable::{
     sabi_trait::TD_Opaque,
@@ -62,8 +62,8 @@ fn run_job(
     for (i, r) in refs.iter().enumerate() {
         let (layout, bytes) = resolve_image(r, frame, u64::MAX, &format!("image {i}"))
             .map_err(|e| PluginError::plugin(format!("the daemon sent a bad image: {e}")))?;
-        let layout = sdk_layout(&layout).ok_or_else(|| {
-            PluginError::plugin(format!("the daemon sent a {} image", layout.format))
+        let layout = sdk_layout(&layout).map_err(|e| {
+            PluginError::plugin(format!("the daemon sent a bad image: {}", e.message))
         })?;
         mapped.push((layout, bytes));
     }
@@ -72,18 +72,7 @@ fn run_job(
         .map(|(l, b)| ImageView::new(*l, b))
         .collect::<Result<_, _>>()?;
     let has_mask = usize::from(msg.mask.is_some());
-    let params = msg
-        .params
-        .iter()
-        .map(|p| {
-            sdk_param(p).ok_or_else(|| {
-                PluginError::invalid_input(format!(
-                    "parameter '{}' is of a kind this plugin's SDK cannot receive",
-                    p.name
-                ))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let params: Vec<_> = msg.params.iter().map(sdk_param).collect();
     let job = Job {
         operation: RStr::from_str(&msg.operation),
         image: views[0],
@@ -127,7 +116,21 @@ pub fn worker_main_with(
         Err(e) => return refuse(format!("the plugin failed to start: {e}")),
     };
     let name = info.name.to_string();
-    let descriptors: Vec<_> = ops.iter().map(|o| o.descriptor()).collect();
+    // Operations that declare something this worker cannot describe (a value from a newer
+    // SDK) are left out, with the reason in the log; the plugin's other operations load.
+    let mut infos = Vec::new();
+    let mut offered = Vec::new();
+    for op in ops {
+        let d = op.descriptor();
+        match operation_info(&op, &d, &name) {
+            Ok(info) => {
+                infos.push(info);
+                offered.push((op, d));
+            }
+            Err(why) => log::warn!("worker: plugin '{name}': {why}"),
+        }
+    }
+    let (ops, descriptors): (Vec<OperationBox>, Vec<_>) = offered.into_iter().unzip();
     tell(
         &out,
         &FromWorker::Loaded {
@@ -136,10 +139,7 @@ pub fn worker_main_with(
                 version: info.version.to_string(),
                 abi_version: info.abi_version,
             },
-            operations: descriptors
-                .iter()
-                .map(|d| operation_info(d, &name))
-                .collect(),
+            operations: infos,
         },
         &[],
     );
@@ -228,16 +228,13 @@ pub fn worker_main_with(
         if let Ok(mut t) = last_job.lock() {
             *t = Instant::now();
         }
-        let sent = match outcome.map_err(|e| (failure_kind(e.kind), e.message.to_string())) {
+        let sent = match outcome.map_err(|e| failure(&e)) {
             Ok(buf) => match deliver(&buf) {
-                Ok(shm) => tell(
+                Ok((shm, layout)) => tell(
                     &out,
                     &FromWorker::Done {
                         job,
-                        image: ImageRef::new(
-                            &wire_layout(&buf.layout),
-                            DataRef::Fd { fd: 0, offset: 0 },
-                        ),
+                        image: ImageRef::new(&layout, DataRef::Fd { fd: 0, offset: 0 }),
                     },
                     &[shm.fd()],
                 ),
@@ -260,19 +257,22 @@ pub fn worker_main_with(
     0
 }
 
-/// Copies a plugin's result into shared memory for the daemon, checking its layout.
-fn deliver(buf: &easel_sdk::ImageBuf) -> Result<SharedMem, String> {
-    let packed =
-        easel_sdk::ImageLayout::packed(buf.layout.width, buf.layout.height, buf.layout.format);
-    if buf.layout != packed || buf.data.len() != packed.required_len().unwrap_or(usize::MAX) {
+/// Copies a plugin's result into shared memory for the daemon, checking its layout; returns
+/// the layout as the daemon's wire describes it.
+fn deliver(buf: &easel_sdk::ImageBuf) -> Result<(SharedMem, easel_protocol::ImageLayout), String> {
+    let layout = wire_layout(&buf.layout())
+        .map_err(|e| format!("returned an image the daemon cannot read: {e}"))?;
+    let packed = easel_sdk::ImageLayout::packed(buf.width(), buf.height(), buf.format());
+    let data = buf.as_bytes();
+    if buf.layout() != packed || data.len() != packed.required_len().unwrap_or(usize::MAX) {
         return Err(format!(
             "returned a {}x{} image whose buffer ({} bytes) does not match its packed layout",
-            buf.layout.width,
-            buf.layout.height,
-            buf.data.len()
+            buf.width(),
+            buf.height(),
+            data.len()
         ));
     }
-    let mut shm = SharedMem::create(buf.data.len()).map_err(|e| e.to_string())?;
-    shm.as_mut_slice()[..buf.data.len()].copy_from_slice(&buf.data);
-    Ok(shm)
+    let mut shm = SharedMem::create(data.len()).map_err(|e| e.to_string())?;
+    shm.as_mut_slice()[..data.len()].copy_from_slice(data);
+    Ok((shm, layout))
 }

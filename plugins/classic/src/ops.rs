@@ -402,7 +402,7 @@ mod tests {
     fn remove_object_fills_only_the_hole_and_is_deterministic() {
         let (w, h, truth, img, cov) = brick_with_object();
         let (ib, mb) = (rgba_buf(w, h, &img), mask_buf(w, h, &cov));
-        let p = params(&RemoveObject, &[("seed", ParamValue::Seed(42))]);
+        let p = params(&RemoveObject, &[("seed", ParamValue::seed(42))]);
         let host = TestHost::new();
         let out = host
             .run(
@@ -410,8 +410,8 @@ mod tests {
                 &job("remove-object", &ib, Some(&mb), &[], &p),
             )
             .unwrap();
-        assert_eq!((out.layout.width, out.layout.height), (w as u32, h as u32));
-        assert_eq!(out.layout.format, PixelFormat::Rgba32F);
+        assert_eq!((out.width(), out.height()), (w as u32, h as u32));
+        assert_eq!(out.format(), PixelFormat::Rgba32F);
         let px = out.view().to_rgba_f32();
         let hole: Vec<bool> = cov.iter().map(|&c| c > HOLE_THRESHOLD).collect();
         for i in 0..w * h {
@@ -429,7 +429,7 @@ mod tests {
         let q = psnr(&px, &truth, &hole);
         assert!(q > 14.0, "PSNR in the hole {q:.2} dB");
         // Progress went up to 1 and was monotone.
-        let prog = host.progress.lock().unwrap().clone();
+        let prog = host.progress();
         assert!(prog.windows(2).all(|p| p[1].0 >= p[0].0), "{prog:?}");
         assert_eq!(prog.last().map(|p| p.0), Some(1.0));
         // Same seed, same pixels.
@@ -448,7 +448,7 @@ mod tests {
         let (ib, mb) = (rgba_buf(w, h, &img), mask_buf(w, h, &cov));
         let p = params(&RemoveObject, &[]);
         for after in [0, 3] {
-            let host = TestHost::cancelling_after(after);
+            let host = TestHost::new().cancel_after(after);
             let start = std::time::Instant::now();
             let err = host
                 .run(
@@ -458,7 +458,7 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err.kind, ErrorKind::Cancelled);
             // It stopped at the first check after cancellation, not at the end.
-            let checks = host.cancel_checks.load(std::sync::atomic::Ordering::SeqCst);
+            let checks = host.cancel_checks();
             assert_eq!(checks, after + 1);
             assert!(start.elapsed().as_secs_f32() < 5.0);
         }
@@ -497,10 +497,7 @@ mod tests {
     fn model_method_without_the_model_says_so() {
         let (w, h, _, img, cov) = brick_with_object();
         let (ib, mb) = (rgba_buf(w, h, &img), mask_buf(w, h, &cov));
-        let p = params(
-            &RemoveObject,
-            &[("method", ParamValue::Choice("model".into()))],
-        );
+        let p = params(&RemoveObject, &[("method", ParamValue::choice("model"))]);
         let err = TestHost::new()
             .run(
                 &RemoveObject,
@@ -534,20 +531,15 @@ mod tests {
     fn model_method_sends_the_contract_and_replaces_only_the_hole() {
         let (w, h, _, img, cov) = brick_with_object();
         let (ib, mb) = (rgba_buf(w, h, &img), mask_buf(w, h, &cov));
-        let p = params(
-            &RemoveObject,
-            &[("method", ParamValue::Choice("model".into()))],
-        );
-        let mut host = TestHost::new();
+        let p = params(&RemoveObject, &[("method", ParamValue::choice("model"))]);
         let s: &[i64] = &[1, 3, 512, 512];
-        host.model = Some((
-            model_info(
+        let host = TestHost::new()
+            .with_model_info(model_info(
                 "migan",
                 &[("image", s), ("mask", &[1, 1, 512, 512])],
                 &[("result", s)],
-            ),
-            stub_migan,
-        ));
+            ))
+            .with_models(|_, inputs, _| Ok(stub_migan(&inputs)));
         let out = host
             .run(
                 &RemoveObject,
@@ -567,10 +559,9 @@ mod tests {
             }
         }
         // A store entry with another signature is refused with a model error.
-        host.model = Some((
-            model_info("migan", &[("input", s)], &[("result", s)]),
-            stub_migan,
-        ));
+        let host = TestHost::new()
+            .with_model_info(model_info("migan", &[("input", s)], &[("result", s)]))
+            .with_models(|_, inputs, _| Ok(stub_migan(&inputs)));
         let err = host
             .run(
                 &RemoveObject,
@@ -637,7 +628,7 @@ mod tests {
         let (b1, b2) = (rgba_buf(rw, rh, &r1), rgba_buf(qw, qh, &r2));
         let refs = [b1.view(), b2.view()];
         let host = TestHost::new();
-        let p = params(&MatchLook, &[("space", ParamValue::Choice("oklab".into()))]);
+        let p = params(&MatchLook, &[("space", ParamValue::choice("oklab"))]);
         let out = host
             .run(&MatchLook, &job("match-look", &ib, None, &refs, &p))
             .unwrap();
@@ -654,7 +645,7 @@ mod tests {
                 "channel {k}"
             );
         }
-        let p0 = params(&MatchLook, &[("strength", ParamValue::Float(0.0))]);
+        let p0 = params(&MatchLook, &[("strength", ParamValue::float(0.0))]);
         let same = host
             .run(&MatchLook, &job("match-look", &ib, None, &refs, &p0))
             .unwrap();

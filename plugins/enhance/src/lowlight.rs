@@ -407,6 +407,6 @@ mod tests {
         assert_eq!(names, ["model", "strength", "exposure"]);
         let models: Vec<&str> = d.models.iter().map(|m| m.as_str()).collect();
         assert_eq!(models, ["llie-semantic-guided", "tbefn", "uretinex"]);
-        assert_eq!(d.params[2].default_value(), ParamValue::Float(5.0));
+        assert_eq!(d.params[2].default_value(), Some(ParamValue::float(5.0)));
     }
 }

@@ -384,7 +384,7 @@ mod tests {
             assert_eq!(d.params.len(), 1);
             assert_eq!(
                 d.params[0].default_value(),
-                ParamValue::Choice(models[0].into())
+                Some(ParamValue::choice(models[0]))
             );
         }
     }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{choice, TestHost};
+use common::choice;
 use easel_plugin_enhance::lowlight::{enhance_lowres, LowLightModel};
 use easel_plugin_enhance::resample::{self, Filter};
 use easel_plugin_enhance::FixLowLight;
@@ -37,21 +37,21 @@ fn brightens_at_full_resolution_not_by_resizing_the_model_output() {
     for name in ["coffee.png", "astronaut.png"] {
         let dark = darken(&common::photo(name));
         let (w, h) = dark.dimensions();
-        let host = TestHost::new();
+        let host = common::host();
         let out = host
             .run_op(&FixLowLight, common::to_buf(&dark).view(), &[])
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!((out.layout.width, out.layout.height), (w, h));
-        let runs = host.runs.borrow().clone();
+        assert_eq!((out.width(), out.height()), (w, h));
+        let runs = host.runs();
         assert_eq!(runs.len(), 1);
-        assert_eq!(runs[0].0, "llie-semantic-guided");
-        assert_eq!(runs[0].1, [vec![1, 3, 180, 324]]);
+        assert_eq!(runs[0].model, "llie-semantic-guided");
+        assert_eq!(runs[0].inputs[0].1, vec![1, 3, 180, 324]);
         let ours = common::from_buf(&out);
         common::save(&ours, &format!("lowlight-{name}"));
 
         // The naive way: the model's output resized up to the photo.
         let low = enhance_lowres(
-            &TestHost::new().host(),
+            &common::host().host(),
             LowLightModel::SemanticGuided,
             &rgb_of(&dark),
             (w as usize, h as usize),
@@ -118,27 +118,28 @@ fn every_model_brightens_and_exposure_reaches_uretinex() {
         ("uretinex", 5.0),
         ("uretinex", 3.0),
     ] {
-        let host = TestHost::new();
+        let host = common::host();
         let out = host
             .run_op(
                 &FixLowLight,
                 common::to_buf(&dark).view(),
                 &[
                     ("model", choice(model)),
-                    ("exposure", ParamValue::Float(exposure)),
+                    ("exposure", ParamValue::float(exposure)),
                 ],
             )
             .unwrap_or_else(|e| panic!("{model}: {e}"));
-        let runs = host.runs.borrow().clone();
+        let runs = host.runs();
         assert_eq!(runs.len(), 1);
-        assert_eq!(runs[0].0, model);
+        assert_eq!(runs[0].model, model);
         let img = common::from_buf(&out);
         let b = common::mean_luma(&img);
         eprintln!("{model} (exposure {exposure}): mean luma {b_dark:.3} -> {b:.3}");
         assert!(b > 2.5 * b_dark, "{model}: {b_dark} -> {b}");
         common::save(&img, &format!("lowlight-{model}-{exposure}"));
         if model == "uretinex" {
-            assert_eq!(runs[0].1, [vec![1, 3, 180, 320], vec![1]]);
+            let shapes: Vec<&Vec<i64>> = runs[0].inputs.iter().map(|i| &i.1).collect();
+            assert_eq!(shapes, [&vec![1, 3, 180, 320], &vec![1]]);
             uretinex.push(img);
         }
     }
@@ -158,11 +159,11 @@ fn strength_blends_and_alpha_is_kept() {
         p[3] = x as f32 / 159.0;
     }
     let run = |strength: f64| {
-        let out = TestHost::new()
+        let out = common::host()
             .run_op(
                 &FixLowLight,
                 common::to_buf(&dark).view(),
-                &[("strength", ParamValue::Float(strength))],
+                &[("strength", ParamValue::float(strength))],
             )
             .expect("run");
         common::from_buf(&out)
@@ -190,11 +191,10 @@ fn strength_blends_and_alpha_is_kept() {
 #[test]
 fn cancellation_before_inference_runs_no_model() {
     let dark = darken(&common::crop("coffee.png", 0, 0, 64, 64));
-    let host = TestHost::new();
-    host.cancel_at_check.set(Some(0));
+    let host = common::host().cancel_after(0);
     let err = host
         .run_op(&FixLowLight, common::to_buf(&dark).view(), &[])
         .expect_err("cancelled");
     assert_eq!(err.kind, ErrorKind::Cancelled);
-    assert!(host.runs.borrow().is_empty());
+    assert!(host.runs().is_empty());
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{choice, TestHost};
+use common::choice;
 use easel_plugin_enhance::upscale::{upscale_planar, SrModel, Upscale};
 use easel_sdk::prelude::*;
 use easel_sdk::Param;
@@ -19,22 +19,22 @@ const PSNR_CROPS: [(&str, u32, u32, u32); 2] = [
 ];
 
 fn upscale(op: Upscale, img: &image::Rgba32FImage, model: &str) -> image::Rgba32FImage {
-    let host = TestHost::new();
+    let host = common::host();
     let out = host
         .run_op(&op, common::to_buf(img).view(), &[("model", choice(model))])
         .unwrap_or_else(|e| panic!("{} {model}: {e}", op.id()));
     let f = op.factor();
-    assert_eq!(out.layout.format, PixelFormat::Rgba32F);
+    assert_eq!(out.format(), PixelFormat::Rgba32F);
     assert_eq!(
-        (out.layout.width, out.layout.height),
+        (out.width(), out.height()),
         (img.width() * f, img.height() * f),
         "{} {model}: output is exactly ×{f}",
         op.id()
     );
-    let steps: Vec<String> = host.progress.borrow().iter().map(|p| p.1.clone()).collect();
+    let steps: Vec<String> = host.progress().iter().map(|p| p.1.clone()).collect();
     assert!(steps.iter().any(|s| s.contains("tile 1/")), "{steps:?}");
-    assert_eq!(host.progress.borrow().last().map(|p| p.0), Some(1.0));
-    assert!(host.runs.borrow().iter().all(|r| r.0 == model));
+    assert_eq!(host.progress().last().map(|p| p.0), Some(1.0));
+    assert!(host.runs().iter().all(|r| r.model == model));
     common::from_buf(&out)
 }
 
@@ -193,7 +193,7 @@ fn internal_tiles_blend_without_visible_seams() {
     let planar: Vec<f32> = (0..3)
         .flat_map(|c| img.pixels().map(move |p| p[c]).collect::<Vec<_>>())
         .collect();
-    let th = TestHost::new();
+    let th = common::host();
     let host = th.host();
     let model = SrModel::RealesrGeneralX4v3;
     let whole = upscale_planar(&host, model, &planar, (88, 72), 1024, &|_, _| {}).expect("whole");
@@ -203,7 +203,7 @@ fn internal_tiles_blend_without_visible_seams() {
     })
     .expect("tiled");
     assert_eq!(calls.get(), (6, 6), "3×2 tiles of 48 with 16 overlap");
-    assert_eq!(th.runs.borrow().len(), 7);
+    assert_eq!(th.runs().len(), 7);
     let n = whole.len() as f64;
     let mean = whole
         .iter()
@@ -225,35 +225,32 @@ fn cancellation_stops_between_tiles() {
     // 300×40 with x4v3 (256-px tiles): two tiles. Checks: 0 after preprocessing, 1 before
     // tile 1, 2 before tile 2.
     let img = common::crop("rocket.jpg", 100, 200, 300, 40);
-    let host = TestHost::new();
-    host.cancel_at_check.set(Some(2));
+    let host = common::host().cancel_after(2);
     let err = host
         .run_op(&Upscale::X4, common::to_buf(&img).view(), &[])
         .expect_err("cancelled");
     assert_eq!(err.kind, ErrorKind::Cancelled);
-    assert_eq!(host.runs.borrow().len(), 1, "stopped after the first tile");
+    assert_eq!(host.runs().len(), 1, "stopped after the first tile");
 
-    let host = TestHost::new();
-    host.cancel_at_check.set(Some(0));
+    let host = common::host().cancel_after(0);
     let err = host
         .run_op(&Upscale::X2, common::to_buf(&img).view(), &[])
         .expect_err("cancelled");
     assert_eq!(err.kind, ErrorKind::Cancelled);
-    assert!(host.runs.borrow().is_empty());
+    assert!(host.runs().is_empty());
 }
 
 #[test]
 fn a_model_of_the_other_operation_is_refused() {
     let img = common::crop("coffee.png", 0, 0, 8, 8);
-    let host = TestHost::new();
+    let host = common::host();
     let params = [Param {
         name: "model".into(),
         value: choice("swin2sr-x2"),
     }];
-    let err = host
-        .run_with(&Upscale::X4, common::to_buf(&img).view(), &params)
+    let err = common::run_with(&host, &Upscale::X4, common::to_buf(&img).view(), &params)
         .expect_err("refused");
     assert_eq!(err.kind, ErrorKind::InvalidInput);
     assert!(err.message.contains("realesr-general-x4v3"), "{err}");
-    assert!(host.runs.borrow().is_empty());
+    assert!(host.runs().is_empty());
 }

@@ -6,9 +6,10 @@ mod common;
 
 use common::{choice, rgba, TestHost};
 use easel_models::{ModelStore, ModelStoreConfig};
+use easel_plugin_remove_background::RemoveBackground;
 use easel_sdk::prelude::*;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 const PHOTO: &str = "girl-1.jpg";
@@ -37,9 +38,12 @@ fn store() -> &'static ModelStore {
 type Memo = Vec<(String, Vec<Tensor>, Vec<Tensor>)>;
 static MEMO: Mutex<Memo> = Mutex::new(Vec::new());
 
-fn store_host() -> TestHost {
-    TestHost::new(Box::new(
-        |id: &str, inputs: Vec<Tensor>, outputs: &[String]| {
+/// A host whose models run in the real store, and the seconds spent in them.
+fn store_host() -> (TestHost, Arc<Mutex<f64>>) {
+    let seconds = Arc::new(Mutex::new(0.0));
+    let spent = seconds.clone();
+    let host =
+        TestHost::new().with_models(move |id: &str, inputs: Vec<Tensor>, outputs: &[String]| {
             // Held across the run: tests run in parallel, and two inferences at once on a small
             // machine only slow each other down (and would both miss the memo).
             let mut memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
@@ -49,15 +53,17 @@ fn store_host() -> TestHost {
             let started = Instant::now();
             let out = store()
                 .run(id, inputs.clone(), outputs)
-                .map_err(PluginError::from)?;
+                .map_err(PluginError::from);
+            *spent.lock().unwrap_or_else(|e| e.into_inner()) += started.elapsed().as_secs_f64();
+            let out = out?;
             eprintln!(
                 "{id}: store.run {:.2} s (the first run of a model includes loading it)",
                 started.elapsed().as_secs_f64()
             );
             memo.push((id.to_string(), inputs, out.clone()));
             Ok(out)
-        },
-    ))
+        });
+    (host, seconds)
 }
 
 fn photo() -> ImageBuf {
@@ -124,32 +130,33 @@ impl Cutout {
 
 fn run(model: &str, refine: bool) -> Cutout {
     let img = photo();
-    let host = store_host();
+    let (host, model_seconds) = store_host();
     let started = Instant::now();
     let out = host
         .run_op(
+            &RemoveBackground,
             img.view(),
             &[
                 ("model", choice(model)),
-                ("refine_foreground", ParamValue::Bool(refine)),
+                ("refine_foreground", ParamValue::boolean(refine)),
             ],
         )
         .unwrap_or_else(|e| panic!("{model}: {e}"));
     let total = started.elapsed().as_secs_f64();
-    let in_model = host.model_seconds.get();
+    let in_model = *model_seconds.lock().unwrap();
     eprintln!(
         "{model} (refine {refine}) on {}x{}: {total:.2} s, of which {in_model:.2} s in run_model \
          (inference, or waiting for / reusing another test's) and {:.2} s in the plugin",
-        img.layout.width,
-        img.layout.height,
+        img.width(),
+        img.height(),
         total - in_model
     );
-    let steps: Vec<String> = host.progress.borrow().iter().map(|p| p.1.clone()).collect();
+    let steps: Vec<String> = host.progress().iter().map(|p| p.1.clone()).collect();
     assert!(steps.iter().any(|s| s == "inference"), "{steps:?}");
-    assert_eq!(out.layout.format, PixelFormat::Rgba32F);
+    assert_eq!(out.format(), PixelFormat::Rgba32F);
     Cutout {
-        w: out.layout.width as usize,
-        h: out.layout.height as usize,
+        w: out.width() as usize,
+        h: out.height() as usize,
         px: rgba(&out),
     }
 }

@@ -1,17 +1,12 @@
-//! Test-side host services backed by the host's real `ModelStore` (models from
-//! `<repo>/../shared/models`), job building, photo loading and image measures shared by this
-//! crate's integration tests.
+//! The SDK's test host backed by the host's real `ModelStore` (models from
+//! `<repo>/../shared/models`), photo loading and image measures shared by this crate's
+//! integration tests.
 #![allow(dead_code)] // each test binary uses a different part
 
 use easel_models::{ModelStore, ModelStoreConfig};
-use easel_sdk::abi_stable::{
-    sabi_trait::TD_Opaque,
-    sabi_types::RRef,
-    std_types::{ROption, RResult, RSlice, RStr, RString, RVec},
-};
 use easel_sdk::prelude::*;
-use easel_sdk::{HostServices, HostServices_TO, ModelInfo, Param};
-use std::cell::{Cell, RefCell};
+pub use easel_sdk::testing::TestHost;
+use easel_sdk::Param;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
@@ -39,133 +34,36 @@ pub fn store() -> &'static ModelStore {
 /// machine only slow each other down.
 static INFERENCE: Mutex<()> = Mutex::new(());
 
-/// Host services for tests: model runs go to the real store; runs, progress and cancellation
-/// checks are recorded so tests can assert on them.
-pub struct TestHost {
-    /// Every progress report, in order.
-    pub progress: RefCell<Vec<(f32, String)>>,
-    /// Every model run: model id and input shapes.
-    pub runs: RefCell<Vec<(String, Vec<Vec<i64>>)>>,
-    /// `is_cancelled` answers true from this call on (counting from 0); `None`: never.
-    pub cancel_at_check: Cell<Option<usize>>,
-    checks: Cell<usize>,
-}
-
-impl TestHost {
-    pub fn new() -> Self {
-        TestHost {
-            progress: RefCell::new(Vec::new()),
-            runs: RefCell::new(Vec::new()),
-            cancel_at_check: Cell::new(None),
-            checks: Cell::new(0),
-        }
-    }
-
-    /// This host as a plugin sees it.
-    pub fn host(&self) -> Host<'_> {
-        HostServices_TO::from_ptr(RRef::new(self), TD_Opaque)
-    }
-
-    /// Runs `op` on `image` with its descriptor's defaults overridden by `params`.
-    pub fn run_op<O: Operation>(
-        &self,
-        op: &O,
-        image: ImageView<'_>,
-        params: &[(&str, ParamValue)],
-    ) -> Result<ImageBuf, PluginError> {
-        let params = job_params(&op.descriptor(), params);
-        self.run_with(op, image, &params)
-    }
-
-    /// Runs `op` with exactly these parameters (unchecked, to test the plugin's own checks).
-    pub fn run_with<O: Operation>(
-        &self,
-        op: &O,
-        image: ImageView<'_>,
-        params: &[Param],
-    ) -> Result<ImageBuf, PluginError> {
-        let id = op.descriptor().id;
-        let job = Job {
-            operation: id.as_str().into(),
-            image,
-            mask: ROption::RNone,
-            references: RSlice::from_slice(&[]),
-            params: RSlice::from_slice(params),
-        };
-        op.run(&job, &self.host()).into_result()
-    }
-}
-
-impl Default for TestHost {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl HostServices for TestHost {
-    fn model_info(&self, model_id: RStr<'_>) -> RResult<ModelInfo, PluginError> {
-        store()
-            .info(model_id.as_str())
-            .map_err(PluginError::from)
-            .into()
-    }
-
-    fn run_model(
-        &self,
-        model_id: RStr<'_>,
-        inputs: RVec<Tensor>,
-        outputs: RVec<RString>,
-    ) -> RResult<RVec<Tensor>, PluginError> {
-        self.runs.borrow_mut().push((
-            model_id.to_string(),
-            inputs.iter().map(|t| t.shape.to_vec()).collect(),
-        ));
-        let outputs: Vec<String> = outputs.iter().map(|s| s.to_string()).collect();
+/// The SDK's test host with models from the real store (one inference at a time).
+pub fn host() -> TestHost {
+    TestHost::new().with_models(|id, inputs, outputs| {
         let _turn = INFERENCE.lock().unwrap_or_else(|e| e.into_inner());
         let started = Instant::now();
-        let result = store().run(model_id.as_str(), inputs.into_vec(), &outputs);
+        let result = store().run(id, inputs, outputs);
         eprintln!(
-            "{model_id}: store.run {:.2} s (a model's first run includes loading it)",
+            "{id}: store.run {:.2} s (a model's first run includes loading it)",
             started.elapsed().as_secs_f64()
         );
-        result.map(RVec::from).map_err(PluginError::from).into()
-    }
-
-    fn progress(&self, fraction: f32, message: RStr<'_>) {
-        self.progress
-            .borrow_mut()
-            .push((fraction, message.to_string()));
-    }
-
-    fn is_cancelled(&self) -> bool {
-        let n = self.checks.get();
-        self.checks.set(n + 1);
-        self.cancel_at_check.get().is_some_and(|at| n >= at)
-    }
-
-    fn log(&self, _level: LogLevel, _message: RStr<'_>) {}
+        result.map_err(PluginError::from)
+    })
 }
 
-/// Every parameter of an operation, defaults from its descriptor, some overridden.
-pub fn job_params(d: &OperationDescriptor, overrides: &[(&str, ParamValue)]) -> Vec<Param> {
-    d.params
-        .iter()
-        .map(|spec| {
-            let value = overrides
-                .iter()
-                .find(|(n, _)| spec.name == *n)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| spec.default_value());
-            Param {
-                name: spec.name.clone(),
-                value: spec.check(&value).expect("test parameter is valid"),
-            }
-        })
-        .collect()
+/// Runs `op` with exactly these parameters (unchecked, to test the plugin's own checks).
+pub fn run_with<O: Operation>(
+    host: &TestHost,
+    op: &O,
+    image: ImageView<'_>,
+    params: &[Param],
+) -> Result<ImageBuf, PluginError> {
+    let id = op.descriptor().id;
+    host.run(
+        op,
+        &easel_sdk::testing::job(id.as_str(), image, None, &[], params),
+    )
 }
 
 pub fn choice(v: &str) -> ParamValue {
-    ParamValue::Choice(v.into())
+    ParamValue::choice(v)
 }
 
 /// A real photo as RGBA f32.
@@ -186,12 +84,8 @@ pub fn to_buf(img: &image::Rgba32FImage) -> ImageBuf {
 }
 
 pub fn from_buf(buf: &ImageBuf) -> image::Rgba32FImage {
-    image::Rgba32FImage::from_raw(
-        buf.layout.width,
-        buf.layout.height,
-        buf.view().to_rgba_f32(),
-    )
-    .expect("size")
+    image::Rgba32FImage::from_raw(buf.width(), buf.height(), buf.view().to_rgba_f32())
+        .expect("size")
 }
 
 /// Resize with image-rs (an implementation independent of the plugin's): its filters are

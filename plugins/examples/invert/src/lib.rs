@@ -1,4 +1,4 @@
-//! Example plugin for the plugin guide: inverts colours inside the mask.
+//! Example plugin for the plugin guide: inverts colors inside the mask.
 //!
 //! `docs/plugins.md` walks through this file. It shows the whole contract in a small space: a
 //! descriptor with a parameter, flags and a mask, a `run` that reads a strided view, reports
@@ -9,7 +9,7 @@ use easel_sdk::prelude::*;
 /// Rows processed between progress reports and cancellation checks.
 const ROWS_PER_REPORT: u32 = 16;
 
-/// Inverts a pixel's colour by `amount` (0: unchanged, 1: fully inverted); alpha is kept.
+/// Inverts a pixel's color by `amount` (0: unchanged, 1: fully inverted); alpha is kept.
 pub fn invert_pixel([r, g, b, a]: [f32; 4], amount: f32) -> [f32; 4] {
     let mix = |v: f32| v + amount * ((1.0 - v) - v);
     [mix(r), mix(g), mix(b), a]
@@ -24,7 +24,7 @@ impl Invert {
         let image = job.image;
         if image.format().is_mask() {
             return Err(PluginError::invalid_input(format!(
-                "invert needs a colour image, got {}",
+                "invert needs a color image, got {}",
                 image.format().as_str()
             )));
         }
@@ -69,7 +69,7 @@ impl Operation for Invert {
     fn descriptor(&self) -> OperationDescriptor {
         OperationDescriptor::new(
             "invert",
-            "Invert colours",
+            "Invert colors",
             "Color",
             "Inverts red, green and blue by the given amount; alpha is kept.",
         )
@@ -102,41 +102,9 @@ easel_sdk::export_plugin! {
 mod tests {
     use super::*;
     use easel_sdk::{
-        abi_stable::{sabi_trait::TD_Opaque, std_types::RSlice},
-        HostServices, HostServices_TO, ModelInfo, Param, ParamValue, Tensor,
+        testing::{job, TestHost},
+        Param, ParamValue,
     };
-    use std::cell::{Cell, RefCell};
-
-    /// A host that records progress and cancels after a given number of reports.
-    #[derive(Default)]
-    struct TestHost {
-        progress: RefCell<Vec<f32>>,
-        cancel_after: Cell<Option<usize>>,
-    }
-
-    impl HostServices for TestHost {
-        fn model_info(&self, id: RStr<'_>) -> RResult<ModelInfo, PluginError> {
-            RResult::RErr(PluginError::model(format!("no model {id}")))
-        }
-        fn run_model(
-            &self,
-            id: RStr<'_>,
-            _: RVec<Tensor>,
-            _: RVec<RString>,
-        ) -> RResult<RVec<Tensor>, PluginError> {
-            RResult::RErr(PluginError::model(format!("no model {id}")))
-        }
-        fn progress(&self, fraction: f32, _: RStr<'_>) {
-            self.progress.borrow_mut().push(fraction);
-        }
-        fn is_cancelled(&self) -> bool {
-            self.cancel_after
-                .get()
-                .is_some_and(|n| self.progress.borrow().len() >= n)
-        }
-        fn log(&self, _: LogLevel, _: RStr<'_>) {}
-    }
-
     fn run(
         image: ImageView<'_>,
         mask: Option<ImageView<'_>>,
@@ -145,18 +113,11 @@ mod tests {
     ) -> Result<ImageBuf, PluginError> {
         let params = [Param {
             name: "amount".into(),
-            value: ParamValue::Float(amount),
+            value: ParamValue::float(amount),
         }];
-        let job = Job {
-            operation: "invert".into(),
-            image,
-            mask: mask.into(),
-            references: RSlice::from_slice(&[]),
-            params: RSlice::from_slice(&params),
-        };
-        let host = HostServices_TO::from_const(host, TD_Opaque);
+        let job = job("invert", image, mask, &[], &params);
         // Through the boxed trait object, as the host calls it.
-        boxed_operation(Invert).run(&job, &host).into_result()
+        host.run(&boxed_operation(Invert), &job)
     }
 
     fn f32_bytes(v: &[f32]) -> Vec<u8> {
@@ -195,7 +156,7 @@ mod tests {
         assert!(d.has_flag(flags::DETERMINISTIC));
         assert!(!d.has_flag(flags::STREAMS_VIDEO));
         assert_eq!(d.params.len(), 1);
-        assert_eq!(d.params[0].default_value(), ParamValue::Float(1.0));
+        assert_eq!(d.params[0].default_value(), Some(ParamValue::float(1.0)));
     }
 
     #[test]
@@ -213,22 +174,19 @@ mod tests {
             let start = (i / 2) * row_stride + (i % 2) * 16;
             data[start..start + 16].copy_from_slice(&f32_bytes(p));
         }
-        let layout = ImageLayout {
-            width: 2,
-            height: 2,
-            format: PixelFormat::Rgba32F,
-            pixel_stride: 16,
-            row_stride,
-        };
+        let layout = ImageLayout::new(2, 2, PixelFormat::Rgba32F, 16, row_stride).unwrap();
         let image = ImageView::new(layout, &data).unwrap();
         // Mask: the last pixel is outside.
         let mask_data = f32_bytes(&[1.0, 0.5, 0.01, 0.0]);
         let mask =
             ImageView::new(ImageLayout::packed(2, 2, PixelFormat::Gray32F), &mask_data).unwrap();
 
-        let host = TestHost::default();
+        let host = TestHost::new();
         let out = run(image, Some(mask), 1.0, &host).unwrap();
-        assert_eq!(out.layout, ImageLayout::packed(2, 2, PixelFormat::Rgba32F));
+        assert_eq!(
+            out.layout(),
+            ImageLayout::packed(2, 2, PixelFormat::Rgba32F)
+        );
         let got = out.view().to_rgba_f32();
         let want: Vec<f32> = pixels[..3]
             .iter()
@@ -236,10 +194,10 @@ mod tests {
             .chain(pixels[3])
             .collect();
         assert_eq!(got, want);
-        assert_eq!(host.progress.borrow().last(), Some(&1.0));
+        assert_eq!(host.progress().last().map(|p| p.0), Some(1.0));
 
         // Without a mask every pixel is inverted.
-        let out = run(image, None, 1.0, &TestHost::default()).unwrap();
+        let out = run(image, None, 1.0, &TestHost::new()).unwrap();
         assert_eq!(
             &out.view().to_rgba_f32()[12..],
             &invert_pixel(pixels[3], 1.0)
@@ -253,21 +211,21 @@ mod tests {
         let layout = ImageLayout::packed(w as u32, h as u32, PixelFormat::Rgba32F);
         let image = ImageView::new(layout, &data).unwrap();
 
-        let host = TestHost::default();
+        let host = TestHost::new();
         run(image, None, 1.0, &host).unwrap();
-        let progress = host.progress.borrow().clone();
+        let progress: Vec<f32> = host.progress().iter().map(|p| p.0).collect();
         assert!(
             progress.len() >= (h as u32 / ROWS_PER_REPORT) as usize,
             "{progress:?}"
         );
         assert!(progress.windows(2).all(|p| p[0] <= p[1]), "{progress:?}");
 
-        let host = TestHost::default();
-        host.cancel_after.set(Some(2));
+        let host = TestHost::new().cancel_after(2);
         let err = run(image, None, 1.0, &host).unwrap_err();
         assert_eq!(err.kind, ErrorKind::Cancelled);
         // It stopped at the first check after the cancel, not at the end.
-        assert_eq!(host.progress.borrow().len(), 2);
+        assert_eq!(host.cancel_checks(), 3);
+        assert_eq!(host.progress().len(), 2);
     }
 
     #[test]
@@ -277,7 +235,7 @@ mod tests {
         let mask_data = f32_bytes(&[1.0; 3]);
         let mask =
             ImageView::new(ImageLayout::packed(3, 1, PixelFormat::Gray32F), &mask_data).unwrap();
-        let err = run(image, Some(mask), 1.0, &TestHost::default()).unwrap_err();
+        let err = run(image, Some(mask), 1.0, &TestHost::new()).unwrap_err();
         assert_eq!(err.kind, ErrorKind::InvalidInput);
         assert!(err.message.contains("mask is 3x1"), "{err}");
     }

@@ -3,14 +3,10 @@
 //! `cargo test -p easel-plugin-example-invert` builds the cdylib into `target/debug/deps`, where
 //! this test finds it. The last test also loads the testing plugins when they have been built.
 
-use abi_stable::{
-    library::{lib_header_from_path, LibraryError, RootModule},
-    sabi_trait::TD_Opaque,
-    std_types::{RResult, RSlice, RStr, RString, RVec},
-};
+use abi_stable::library::{lib_header_from_path, LibraryError, RootModule};
 use easel_sdk::{
-    HostServices, HostServices_TO, ImageLayout, ImageView, Job, LogLevel, ModelInfo, Param,
-    ParamValue, PixelFormat, PluginError, PluginModRef, Tensor, ABI_VERSION,
+    testing::{job, TestHost},
+    ImageLayout, ImageView, Param, ParamValue, PixelFormat, PluginModRef, ABI_VERSION,
 };
 use std::path::{Path, PathBuf};
 
@@ -45,27 +41,6 @@ fn operation_ids(module: PluginModRef) -> Vec<String> {
         .collect()
 }
 
-struct QuietHost;
-
-impl HostServices for QuietHost {
-    fn model_info(&self, id: RStr<'_>) -> RResult<ModelInfo, PluginError> {
-        RResult::RErr(PluginError::model(format!("no model {id}")))
-    }
-    fn run_model(
-        &self,
-        id: RStr<'_>,
-        _: RVec<Tensor>,
-        _: RVec<RString>,
-    ) -> RResult<RVec<Tensor>, PluginError> {
-        RResult::RErr(PluginError::model(format!("no model {id}")))
-    }
-    fn progress(&self, _: f32, _: RStr<'_>) {}
-    fn is_cancelled(&self) -> bool {
-        false
-    }
-    fn log(&self, _: LogLevel, _: RStr<'_>) {}
-}
-
 #[test]
 fn example_invert_loads_lists_and_runs() {
     let module = load(&library("easel-plugin-example-invert")).unwrap();
@@ -83,17 +58,11 @@ fn example_invert_loads_lists_and_runs() {
     let image = ImageView::new(ImageLayout::packed(1, 1, PixelFormat::Rgba32F), &pixel).unwrap();
     let params = [Param {
         name: "amount".into(),
-        value: ParamValue::Float(1.0),
+        value: ParamValue::float(1.0),
     }];
-    let job = Job {
-        operation: "invert".into(),
-        image,
-        mask: None.into(),
-        references: RSlice::from_slice(&[]),
-        params: RSlice::from_slice(&params),
-    };
-    let host = HostServices_TO::from_const(&QuietHost, TD_Opaque);
-    let out = ops[0].run(&job, &host).unwrap();
+    let job = job("invert", image, None, &[], &params);
+    let host = TestHost::new();
+    let out = host.run(&ops[0], &job).unwrap();
     assert_eq!(out.view().to_rgba_f32(), [0.75, 0.5, 0.0, 0.75]);
 }
 

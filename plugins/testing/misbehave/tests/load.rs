@@ -1,14 +1,10 @@
 //! Loads this library as the host does and runs `test-echo` through it; the misbehaving
 //! operations are exercised in child processes by the unit tests and by the host's tests.
 
-use abi_stable::{
-    library::lib_header_from_path,
-    sabi_trait::TD_Opaque,
-    std_types::{RResult, RSlice, RStr, RString, RVec},
-};
+use abi_stable::{library::lib_header_from_path, std_types::RSlice};
 use easel_sdk::{
-    ErrorKind, HostServices, HostServices_TO, ImageLayout, ImageView, Job, LogLevel, ModelInfo,
-    Param, ParamValue, PixelFormat, PluginError, PluginModRef, Tensor, ABI_VERSION,
+    testing::TestHost, ErrorKind, ImageLayout, ImageView, Job, Param, ParamValue, PixelFormat,
+    PluginModRef, ABI_VERSION,
 };
 use std::path::PathBuf;
 
@@ -29,27 +25,6 @@ fn library(crate_name: &str) -> PathBuf {
         return fresh;
     }
     deps.parent().map(|d| d.join(&file)).unwrap_or(fresh)
-}
-
-struct QuietHost;
-
-impl HostServices for QuietHost {
-    fn model_info(&self, id: RStr<'_>) -> RResult<ModelInfo, PluginError> {
-        RResult::RErr(PluginError::model(format!("no model {id}")))
-    }
-    fn run_model(
-        &self,
-        id: RStr<'_>,
-        _: RVec<Tensor>,
-        _: RVec<RString>,
-    ) -> RResult<RVec<Tensor>, PluginError> {
-        RResult::RErr(PluginError::model(format!("no model {id}")))
-    }
-    fn progress(&self, _: f32, _: RStr<'_>) {}
-    fn is_cancelled(&self) -> bool {
-        false
-    }
-    fn log(&self, _: LogLevel, _: RStr<'_>) {}
 }
 
 #[test]
@@ -84,16 +59,17 @@ fn loads_and_echoes_through_the_library() {
         .flat_map(|v| v.to_ne_bytes())
         .collect();
     let image = ImageView::new(ImageLayout::packed(1, 1, PixelFormat::Rgba32F), &bytes).unwrap();
-    let host = HostServices_TO::from_const(&QuietHost, TD_Opaque);
+    let test_host = TestHost::new();
+    let host = test_host.host();
     for (fail, want) in [(false, None), (true, Some(ErrorKind::InvalidInput))] {
         let params = [
             Param {
                 name: "sleep_ms".into(),
-                value: ParamValue::Int(0),
+                value: ParamValue::int(0),
             },
             Param {
                 name: "fail".into(),
-                value: ParamValue::Bool(fail),
+                value: ParamValue::boolean(fail),
             },
         ];
         let job = Job {
@@ -106,7 +82,7 @@ fn loads_and_echoes_through_the_library() {
         match ops[0].run(&job, &host).into_result() {
             Ok(out) => {
                 assert_eq!(want, None);
-                assert_eq!(out.data.as_slice(), bytes.as_slice());
+                assert_eq!(out.as_bytes(), bytes.as_slice());
             }
             Err(e) => assert_eq!(Some(e.kind), want, "{e}"),
         }

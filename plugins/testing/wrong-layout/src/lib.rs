@@ -1,7 +1,7 @@
 //! Test plugin whose root module has a different layout: the host must refuse it.
 //!
 //! It does not use the SDK. It declares its own prefix-type root module, named `PluginMod` like
-//! the SDK's, under the same abi_stable name (`easel_plugin`) and version as easel-sdk, so the
+//! the SDK's, under the same abi_stable name (`easel_plugin`) and root-module version as easel-sdk, so the
 //! library header and the version check pass and only abi_stable's layout check can tell it
 //! apart. That check is nominal as well as structural: it reports the defining package
 //! (`easel-testing-wrong-layout`, not `easel-sdk`) first, and its message shows both layouts
@@ -12,8 +12,9 @@ use abi_stable::{
     prefix_type::PrefixTypeTrait, sabi_types::VersionStrings, StableAbi,
 };
 
-/// easel-sdk's version, which the host's `PluginModRef` reports as its `VERSION_STRINGS`.
-pub const SDK_VERSION: &str = "0.1.0";
+/// The root-module version the host's `PluginModRef` reports as its `VERSION_STRINGS`
+/// (easel-sdk's `ABI_VERSION_STR`), so that the version check passes.
+pub const SDK_VERSION: &str = "2.0.0";
 
 /// A root module named like Easel's but laid out differently.
 #[repr(C)]
@@ -55,6 +56,7 @@ mod tests {
         assert_eq!(PluginModRef::NAME, "easel_plugin");
         assert_eq!(PluginModRef::BASE_NAME, "easel_plugin");
         assert_eq!(PluginModRef::VERSION_STRINGS.version, SDK_VERSION);
+        assert_eq!(SDK_VERSION, easel_sdk::ABI_VERSION_STR);
         let m = easel_plugin_root_module();
         assert_eq!(m.info()(), 0xEA5E1);
         assert_eq!(m.operations()(1), 2);

@@ -27,7 +27,7 @@ fn library(crate_name: &str) -> PathBuf {
 fn refused_by_the_layout_check() {
     let header = lib_header_from_path(&library("easel-testing-wrong-layout")).unwrap();
     // Same name and version as Easel's root module: only the layout differs.
-    assert_eq!(header.version_strings().version, "0.1.0");
+    assert_eq!(header.version_strings().version, easel_sdk::ABI_VERSION_STR);
     let err = header
         .init_root_module::<PluginModRef>()
         .map(|_| ())
