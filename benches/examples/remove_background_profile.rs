@@ -130,10 +130,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t = now();
         // The worker hands the daemon the plugin's packed buffer as it is.
         let back = OwnedImage {
-            width: buf.layout.width,
-            height: buf.layout.height,
+            width: buf.width(),
+            height: buf.height(),
             format: PixelFormat::Rgba32F,
-            data: buf.data.to_vec(),
+            data: buf.as_bytes().to_vec(),
         };
         let out8 = imaging::convert(&back.view(), PixelFormat::Rgba8);
         step("host: result -> rgba32f -> rgba8", t);
