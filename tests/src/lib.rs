@@ -69,6 +69,8 @@ pub struct Options {
     pub limits: String,
     /// The model folders (default: ../shared/models).
     pub model_dirs: Option<Vec<PathBuf>>,
+    /// Plugin libraries by path (built outside the workspace), also put in the plugin folder.
+    pub plugin_paths: Vec<PathBuf>,
 }
 
 impl Default for Options {
@@ -78,6 +80,7 @@ impl Default for Options {
             extra: String::new(),
             limits: String::new(),
             model_dirs: None,
+            plugin_paths: Vec::new(),
         }
     }
 }
@@ -98,6 +101,10 @@ impl Daemon {
         for name in &opts.plugins {
             let lib = plugin_lib(name);
             std::os::unix::fs::symlink(&lib, plugins.join(lib.file_name().expect("name")))
+                .expect("symlink plugin");
+        }
+        for lib in &opts.plugin_paths {
+            std::os::unix::fs::symlink(lib, plugins.join(lib.file_name().expect("name")))
                 .expect("symlink plugin");
         }
         let socket = dir.path().join("easeld.sock");

@@ -1,8 +1,14 @@
 //! Loading a plugin library: abi_stable checks its root module's layout, then the Easel ABI
 //! version is compared; a library that fails either is refused with a reason that says which.
 
-use abi_stable::library::{lib_header_from_path, LibraryError};
-use easel_sdk::{PluginModRef, ABI_VERSION};
+use abi_stable::{
+    abi_stability::check_layout_compatibility,
+    library::{lib_header_from_path, LibraryError},
+    sabi_types::VersionNumber,
+    std_types::RResult,
+    StableAbi,
+};
+use easel_sdk::{PluginModRef, ABI_VERSION, ABI_VERSION_STRINGS};
 use std::path::Path;
 
 /// Why a library was refused; the message says which and why.
@@ -63,10 +69,43 @@ fn layout_mismatch_summary(report: &str) -> String {
 }
 
 /// Loads a plugin library and checks its ABI. Runs inside the worker, never in the daemon.
+///
+/// The checks are abi_stable's, in abi_stable's order (root-module version, then layout), with
+/// one difference: the layout check takes the **plugin's** layout as the expected one and this
+/// daemon's as the actual one. abi_stable lets the actual side of a prefix type (a vtable, the
+/// root module) have more fields than the expected side, not fewer; a daemon that has added
+/// `Operation` or `HostServices` methods must load plugins built before them, so the daemon is
+/// the side that may have more. At run time an older plugin's shorter vtable is known from its
+/// own metadata, and a method it lacks answers with the trait's default. A plugin that expects
+/// more than this daemon has (built against a newer SDK) is refused with a reason.
 pub fn load_plugin(path: &Path) -> Result<(PluginModRef, easel_sdk::PluginInfo), LoadError> {
     let header = lib_header_from_path(path).map_err(classify)?;
-    let module = header
-        .init_root_module::<PluginModRef>()
+    let theirs = VersionNumber::new(header.version_strings()).map_err(|e| {
+        LoadError::Incompatible(format!("its root module version is unreadable: {e}"))
+    })?;
+    let ours = VersionNumber::new(ABI_VERSION_STRINGS)
+        .map_err(|e| LoadError::Failed(format!("this daemon's ABI version is unreadable: {e}")))?;
+    if theirs.major != ours.major {
+        return Err(LoadError::Incompatible(abi_mismatch(
+            theirs.major,
+            &theirs.to_string(),
+            ours.major,
+        )));
+    }
+    let plugin_layout = header.layout().ok_or_else(|| {
+        LoadError::Incompatible("its root module carries no layout to check".to_string())
+    })?;
+    if let RResult::RErr(e) =
+        check_layout_compatibility(plugin_layout, <PluginModRef as StableAbi>::LAYOUT)
+    {
+        return Err(LoadError::Incompatible(format!(
+            "its root module's layout differs from this daemon's easel-sdk (wrong layout; a plugin built against a newer easel-sdk than this daemon's expects more than it offers): {}",
+            layout_mismatch_summary(&e.to_string())
+        )));
+    }
+    // SAFETY: the version and the layout were checked just above, as `init_root_module` would
+    // (with the direction of the prefix-type rule explained in this function's docs).
+    let module = unsafe { header.init_root_module_with_unchecked_layout::<PluginModRef>() }
         .map_err(classify)?;
     let info = (module.info())();
     if info.abi_version != ABI_VERSION {
