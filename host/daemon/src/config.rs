@@ -65,6 +65,9 @@ pub struct Config {
     pub threads: usize,
     /// Worker processes per plugin.
     pub workers_per_plugin: usize,
+    /// Models each worker loads (and runs once) as soon as it starts, among those its plugin
+    /// declares, so the first job does not wait for a load; empty: none.
+    pub warm_models: Vec<String>,
     /// Exit after this many seconds with no client and no job (0: never). Clients that start
     /// the daemon on demand ask for it with `easeld --exit-when-idle`.
     pub exit_when_idle_s: u64,
@@ -99,6 +102,7 @@ impl Default for Config {
             execution_providers: Vec::new(),
             threads: 0,
             workers_per_plugin: 1,
+            warm_models: DEFAULT_WARM_MODELS.iter().map(|m| m.to_string()).collect(),
             exit_when_idle_s: 0,
             model_idle_unload_s: 600,
             log_file: default_state_dir().map(|d| d.join("easeld.log")),
@@ -111,7 +115,21 @@ impl Default for Config {
     }
 }
 
+/// The default models of the built-in operations (remove background, blur background and fix
+/// low light): small, and warmed at start by default.
+pub const DEFAULT_WARM_MODELS: [&str; 3] = ["u2netp", "mediapipe-meet", "llie-semantic-guided"];
+
 impl Config {
+    /// Each worker's CPU budget: `threads` when set, else the machine's cores shared by the
+    /// workers of one plugin (at least 1).
+    pub fn worker_thread_budget(&self) -> usize {
+        if self.threads > 0 {
+            return self.threads;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (cores / self.workers_per_plugin.max(1)).max(1)
+    }
+
     /// Reads `path`, or the default file (`$XDG_CONFIG_HOME/easel/easel.toml`) when it exists,
     /// or the defaults. Relative paths inside the file are taken from the file's folder.
     pub fn load(path: Option<&Path>) -> Result<Config, StartError> {

@@ -29,6 +29,17 @@ pub trait Backend: Send + Sync {
     fn name(&self) -> String;
     /// Loads the model `id` from its verified file.
     fn load(&self, id: &str, path: &Path) -> Result<Box<dyn LoadedModel>, ModelError>;
+    /// [`Backend::load`] of a file whose sha256 the store has just checked: a backend may key a
+    /// cache of its own on it (ONNX Runtime keeps the optimized graph).
+    fn load_verified(
+        &self,
+        id: &str,
+        path: &Path,
+        sha256: &str,
+    ) -> Result<Box<dyn LoadedModel>, ModelError> {
+        let _ = sha256;
+        self.load(id, path)
+    }
 }
 
 /// A model ready to run. Calls may come from several threads; an implementation that can run

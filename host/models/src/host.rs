@@ -19,6 +19,8 @@ pub struct StoreHost<'a> {
     cancel: &'a AtomicBool,
     progress: Option<ProgressSink<'a>>,
     last_progress: Mutex<Option<Instant>>,
+    /// The last fraction reported, so that a model load is reported where the job stands.
+    last_fraction: Mutex<f32>,
 }
 
 impl<'a> StoreHost<'a> {
@@ -30,6 +32,7 @@ impl<'a> StoreHost<'a> {
             cancel,
             progress: None,
             last_progress: Mutex::new(None),
+            last_fraction: Mutex::new(0.0),
         }
     }
 
@@ -37,6 +40,18 @@ impl<'a> StoreHost<'a> {
     pub fn with_progress(mut self, sink: ProgressSink<'a>) -> Self {
         self.progress = Some(sink);
         self
+    }
+
+    /// Says "loading model `id`" (unthrottled) when the model is not resident: a first load
+    /// can take seconds, and the client should see why nothing moves.
+    fn report_load(&self, store: &ModelStore, id: &str) {
+        let Some(sink) = self.progress else { return };
+        if !store.needs_load(id) {
+            return;
+        }
+        let fraction = *self.last_fraction.lock();
+        *self.last_progress.lock() = Some(Instant::now());
+        sink(fraction, &format!("loading model {id}"));
     }
 
     fn store(&self) -> Result<&'a ModelStore, PluginError> {
@@ -48,7 +63,12 @@ impl<'a> StoreHost<'a> {
 impl HostServices for StoreHost<'_> {
     fn model_info(&self, model_id: RStr<'_>) -> RResult<ModelInfo, PluginError> {
         self.store()
-            .and_then(|s| s.info(model_id.as_str()).map_err(PluginError::from))
+            .and_then(|s| {
+                if !s.info_is_declared(model_id.as_str()) {
+                    self.report_load(s, model_id.as_str());
+                }
+                s.info(model_id.as_str()).map_err(PluginError::from)
+            })
             .into()
     }
 
@@ -61,6 +81,7 @@ impl HostServices for StoreHost<'_> {
         let wanted: Vec<String> = outputs.iter().map(|s| s.to_string()).collect();
         self.store()
             .and_then(|s| {
+                self.report_load(s, model_id.as_str());
                 s.run_cancellable(
                     model_id.as_str(),
                     inputs.into_iter().collect(),
@@ -75,17 +96,19 @@ impl HostServices for StoreHost<'_> {
 
     fn progress(&self, fraction: f32, message: RStr<'_>) {
         let Some(sink) = self.progress else { return };
+        let fraction = if fraction.is_finite() {
+            fraction.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        *self.last_fraction.lock() = fraction;
         let now = Instant::now();
         let mut last = self.last_progress.lock();
         if fraction < 1.0 && last.is_some_and(|t| now - t < Duration::from_millis(33)) {
             return;
         }
         *last = Some(now);
-        let fraction = if fraction.is_finite() {
-            fraction.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
+        drop(last);
         sink(fraction, message.as_str());
     }
 

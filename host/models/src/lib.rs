@@ -120,7 +120,8 @@ impl ModelStore {
     pub fn new(config: ModelStoreConfig) -> Result<Self, ModelError> {
         let backend = Arc::new(
             OnnxRuntime::new(config.onnxruntime.clone(), config.intra_threads)
-                .with_providers(config.providers.clone()),
+                .with_providers(config.providers.clone())
+                .with_cache_dir(onnx::default_cache_dir()),
         );
         Self::with_backend(config, backend)
     }
@@ -347,6 +348,54 @@ impl ModelStore {
         result
     }
 
+    /// Whether running `id` would load it first (it is known and not resident).
+    pub fn needs_load(&self, id: &str) -> bool {
+        self.index.contains_key(id) && !self.resident.lock().iter().any(|l| l.id == id)
+    }
+
+    /// Whether [`ModelStore::info`] answers `id` from the manifest alone (without a load).
+    pub fn info_is_declared(&self, id: &str) -> bool {
+        self.known(id)
+            .is_ok_and(|k| !k.entry.inputs.is_empty() && !k.entry.outputs.is_empty())
+    }
+
+    /// Loads `id` and runs it once on zeros (when every input has a fixed shape and `busy` is
+    /// still false: a job that came meanwhile should not wait for a run nobody needs), so that
+    /// the first job finds it resident and ONNX Runtime's first-run setup already done.
+    pub fn warm(&self, id: &str, busy: &AtomicBool) -> Result<(), ModelError> {
+        let started = Instant::now();
+        let loaded = self.load(id)?;
+        let inputs: Option<Vec<Tensor>> = loaded
+            .model
+            .inputs()
+            .iter()
+            .map(|p| {
+                let n = p.shape.iter().try_fold(1usize, |n, &d| {
+                    usize::try_from(d).ok().filter(|&d| d > 0).map(|d| n * d)
+                })?;
+                Some(Tensor::new(&p.name, &p.shape, vec![0.0f32; n]))
+            })
+            .collect();
+        let first_output: Vec<String> = loaded
+            .model
+            .outputs()
+            .iter()
+            .take(1)
+            .map(|p| p.name.clone())
+            .collect();
+        if let Some(inputs) = inputs.filter(|_| !busy.load(Ordering::Relaxed)) {
+            loaded
+                .model
+                .run(inputs, &first_output, &AtomicBool::new(false))?;
+        }
+        drop(loaded);
+        log::info!(
+            "warmed model `{id}` in {} ms",
+            started.elapsed().as_millis()
+        );
+        Ok(())
+    }
+
     /// Ids of the resident models, most recently used first.
     pub fn resident(&self) -> Vec<String> {
         self.resident.lock().iter().map(|l| l.id.clone()).collect()
@@ -380,7 +429,8 @@ impl ModelStore {
         }
         let path = self.verify(id)?;
         let started = Instant::now();
-        let model = self.backend.load(id, &path)?;
+        let sha256 = self.known(id)?.entry.sha256.clone();
+        let model = self.backend.load_verified(id, &path, &sha256)?;
         let (inputs, outputs) = (model.inputs(), model.outputs());
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         log::info!(

@@ -7,4 +7,4 @@ pub mod loader;
 pub mod serve;
 
 pub use loader::{load_plugin, LoadError};
-pub use serve::{worker_main, worker_main_with, WORKER_FD};
+pub use serve::{worker_main, worker_main_warm, worker_main_with, WORKER_FD};

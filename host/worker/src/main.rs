@@ -35,6 +35,22 @@ struct Args {
     /// environment variables for tokens, never tokens.
     #[arg(long)]
     inference: Option<String>,
+    /// A model to load (and run once) as soon as the worker is up, if the plugin declares it
+    /// (repeatable).
+    #[arg(long = "warm-model")]
+    warm_models: Vec<String>,
+}
+
+/// Inference threads: `--threads` when given, else the CPU budget the daemon gives each worker
+/// (`EASEL_THREADS`), else 0 (ONNX Runtime's default).
+fn inference_threads(requested: usize) -> usize {
+    if requested > 0 {
+        return requested;
+    }
+    std::env::var("EASEL_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn main() {
@@ -43,17 +59,18 @@ fn main() {
         .parse_filters(&std::env::var("EASEL_LOG").unwrap_or_else(|_| "info".into()))
         .format_target(false)
         .init();
-    let code = easel_worker::worker_main_with(
+    let code = easel_worker::worker_main_warm(
         &args.plugin,
         std::time::Duration::from_secs(args.unload_after_s),
         ModelStoreConfig {
             folders: args.model_dirs,
             memory_budget_bytes: args.memory_budget_mb.saturating_mul(1 << 20),
-            intra_threads: args.threads,
+            intra_threads: inference_threads(args.threads),
             onnxruntime: args.onnxruntime,
             providers: args.providers,
         },
         args.inference.as_deref(),
+        &args.warm_models,
     );
     std::process::exit(code);
 }

@@ -33,6 +33,9 @@ pub const WORKER_LIMITS: FrameLimits = FrameLimits {
 
 type Writer = Arc<Mutex<UnixStream>>;
 
+/// How long after a job the worker returns the heap it freed to the system.
+const TRIM_AFTER: Duration = Duration::from_secs(2);
+
 fn tell(out: &Writer, msg: &FromWorker, fds: &[std::os::fd::BorrowedFd<'_>]) -> bool {
     match out.lock() {
         Ok(sock) => send(&sock, msg, &[], fds).is_ok(),
@@ -97,6 +100,19 @@ pub fn worker_main_with(
     models: ModelStoreConfig,
     inference: Option<&str>,
 ) -> i32 {
+    worker_main_warm(plugin, unload_after, models, inference, &[])
+}
+
+/// [`worker_main_with`] that also loads, in the background right after the plugin is up, the
+/// models of `warm` that the plugin's operations declare (and runs each once), so the first
+/// job does not wait for them.
+pub fn worker_main_warm(
+    plugin: &Path,
+    unload_after: Duration,
+    models: ModelStoreConfig,
+    inference: Option<&str>,
+    warm: &[String],
+) -> i32 {
     // SAFETY: the daemon dup2'ed our end of the socket pair to WORKER_FD before exec.
     let sock = unsafe { UnixStream::from_raw_fd(WORKER_FD) };
     let out: Writer = match sock.try_clone() {
@@ -148,6 +164,29 @@ pub fn worker_main_with(
     if let Err(e) = &store {
         log::error!("worker: the model store is unavailable: {e}");
     }
+    // Set when the first job comes: warming then loads, but runs nothing more.
+    let busy = Arc::new(AtomicBool::new(false));
+    if let Ok(store) = &store {
+        let mut wanted: Vec<String> = Vec::new();
+        for d in &descriptors {
+            for m in d.models.iter() {
+                let m = m.to_string();
+                if warm.contains(&m) && !wanted.contains(&m) {
+                    wanted.push(m);
+                }
+            }
+        }
+        if !wanted.is_empty() {
+            let (store, busy) = (store.clone(), busy.clone());
+            std::thread::spawn(move || {
+                for id in wanted {
+                    if let Err(e) = store.warm(&id, &busy) {
+                        log::info!("worker: model `{id}` not warmed: {e}");
+                    }
+                }
+            });
+        }
+    }
     // Models come back out of memory when nobody has used them for a while.
     let last_job = Arc::new(Mutex::new(Instant::now()));
     if let (Ok(store), false) = (&store, unload_after.is_zero()) {
@@ -162,6 +201,25 @@ pub fn worker_main_with(
         });
     }
 
+    keep_freed_heap();
+    // The heap a job freed goes back to the system once no job has come for a moment (not after
+    // every job: back-to-back jobs reuse it instead of faulting it in again).
+    {
+        let last_job = last_job.clone();
+        std::thread::spawn(move || {
+            let mut trimmed_for = None;
+            loop {
+                std::thread::sleep(Duration::from_millis(500));
+                let Ok(t) = last_job.lock().map(|t| *t) else {
+                    return;
+                };
+                if t.elapsed() >= TRIM_AFTER && trimmed_for != Some(t) {
+                    release_freed();
+                    trimmed_for = Some(t);
+                }
+            }
+        });
+    }
     // A reader thread takes cancels while the main thread is inside plugin code.
     let current_job = Arc::new(AtomicU64::new(u64::MAX));
     let cancel = Arc::new(AtomicBool::new(false));
@@ -169,6 +227,7 @@ pub fn worker_main_with(
     {
         let current_job = current_job.clone();
         let cancel = cancel.clone();
+        let busy = busy.clone();
         std::thread::spawn(move || loop {
             let Ok(frame) = easel_ipc::read_frame(&sock, WORKER_LIMITS) else {
                 // The daemon is gone: nobody wants our results.
@@ -181,6 +240,7 @@ pub fn worker_main_with(
                     }
                 }
                 Ok(ToWorker::Run(msg)) => {
+                    busy.store(true, Ordering::Relaxed);
                     if tx.send((msg, frame)).is_err() {
                         return;
                     }
@@ -255,6 +315,44 @@ pub fn worker_main_with(
         }
     }
     0
+}
+
+/// Makes glibc keep freed memory in its heap (no mmap per large block, no trim on free), so a
+/// run's activations are reused by the next run without being faulted in again; the worker
+/// returns it itself with [`release_freed`] once jobs stop coming.
+fn keep_freed_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if !matches!(
+        std::env::var("EASEL_MALLOC_TRIM").as_deref(),
+        Ok("0" | "false" | "no" | "off")
+    ) {
+        // SAFETY: mallopt only changes glibc's allocation thresholds.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        }
+    }
+}
+
+/// Hands the heap jobs freed back to the system (glibc keeps freed pages of its arenas
+/// otherwise: a 4K job would leave hundreds of MB resident). `EASEL_MALLOC_TRIM=0` keeps them.
+fn release_freed() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static TRIM: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let on = *TRIM.get_or_init(|| {
+            !matches!(
+                std::env::var("EASEL_MALLOC_TRIM").as_deref(),
+                Ok("0" | "false" | "no" | "off")
+            )
+        });
+        if on {
+            // SAFETY: malloc_trim only walks glibc's own arenas; no pointer is handed over.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        }
+    }
 }
 
 /// Copies a plugin's result into shared memory for the daemon, checking its layout; returns

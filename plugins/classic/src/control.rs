@@ -71,15 +71,23 @@ impl Rng {
     }
 }
 
-/// Threads to use when the caller says 0 (automatic): the machine's parallelism, at most 8.
+/// Threads to use when the caller says 0 (automatic): the machine's parallelism, at most 8;
+/// never more than the worker's CPU budget (`EASEL_THREADS`, set by the daemon), whatever
+/// the caller asks.
 pub fn auto_threads(requested: usize) -> usize {
-    if requested > 0 {
-        return requested;
-    }
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(8)
+    let budget = std::env::var("EASEL_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0);
+    let wanted = if requested > 0 {
+        requested
+    } else {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(8)
+    };
+    budget.map_or(wanted, |b| wanted.min(b))
 }
 
 /// Runs `f` on every job, spread over `threads` scoped threads (round robin, so the split is

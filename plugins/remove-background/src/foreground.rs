@@ -20,12 +20,56 @@ const EPS: f32 = 1e-5;
 ///
 /// Returns packed RGB. Opaque pixels (α ≥ 1) keep their colour exactly; elsewhere the estimate
 /// is clipped to 0..1 like the reference. Cost is O(pixels), independent of the window sizes.
+///
+/// Only the soft band needs an estimate: the two passes run over the bounding box of the pixels
+/// with 0 < α < 1, grown by both windows' radii, so every soft pixel sees exactly the windows it
+/// would see in the whole image. Outside that box (α = 0 or 1 only) the image's colour is kept.
 pub fn estimate_foreground(image: &[f32], alpha: &[f32], width: usize, height: usize) -> Vec<f32> {
     debug_assert_eq!(image.len(), width * height * 3);
     debug_assert_eq!(alpha.len(), width * height);
-    let (f1, b1) = blur_fusion_pass(image, image, image, alpha, width, height, WIDE_WINDOW / 2);
-    let (f2, _) = blur_fusion_pass(image, &f1, &b1, alpha, width, height, NARROW_WINDOW / 2);
-    f2
+    let mut out = image.to_vec();
+    let Some((x0, y0, x1, y1)) = soft_bounds(alpha, width, height) else {
+        return out;
+    };
+    let margin = WIDE_WINDOW / 2 + NARROW_WINDOW / 2;
+    let (x0, y0) = (x0.saturating_sub(margin), y0.saturating_sub(margin));
+    let (x1, y1) = ((x1 + margin + 1).min(width), (y1 + margin + 1).min(height));
+    let (bw, bh) = (x1 - x0, y1 - y0);
+    let (img, a) = if (bw, bh) == (width, height) {
+        (image.to_vec(), alpha.to_vec())
+    } else {
+        let mut img = Vec::with_capacity(bw * bh * 3);
+        let mut a = Vec::with_capacity(bw * bh);
+        for y in y0..y1 {
+            img.extend_from_slice(&image[(y * width + x0) * 3..(y * width + x1) * 3]);
+            a.extend_from_slice(&alpha[y * width + x0..y * width + x1]);
+        }
+        (img, a)
+    };
+    let (f1, b1) = blur_fusion_pass(&img, &img, &img, &a, bw, bh, WIDE_WINDOW / 2);
+    let (f2, _) = blur_fusion_pass(&img, &f1, &b1, &a, bw, bh, NARROW_WINDOW / 2);
+    for (y, row) in f2.chunks_exact(bw * 3).enumerate() {
+        let at = ((y0 + y) * width + x0) * 3;
+        out[at..at + bw * 3].copy_from_slice(row);
+    }
+    out
+}
+
+/// The inclusive bounding box (x0, y0, x1, y1) of the pixels with 0 < α < 1, if any.
+fn soft_bounds(alpha: &[f32], width: usize, height: usize) -> Option<(usize, usize, usize, usize)> {
+    let mut bounds: Option<(usize, usize, usize, usize)> = None;
+    for (y, row) in alpha.chunks_exact(width).take(height).enumerate() {
+        let soft = |&v: &f32| v > 0.0 && v < 1.0;
+        let Some(first) = row.iter().position(soft) else {
+            continue;
+        };
+        let last = row.iter().rposition(soft).unwrap_or(first);
+        bounds = Some(match bounds {
+            None => (first, y, last, y),
+            Some((x0, y0, x1, _)) => (x0.min(first), y0, x1.max(last), y),
+        });
+    }
+    bounds
 }
 
 /// One blur-fusion step; returns the new F and the blurred background B̄ (both packed RGB).

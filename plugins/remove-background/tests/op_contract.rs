@@ -125,7 +125,7 @@ fn without_refinement_the_colour_is_untouched() {
         .run_op(
             &RemoveBackground,
             img.view(),
-            &[("refine_foreground", ParamValue::boolean(false))],
+            &[("model", choice("isnet-general-small")), ("refine_foreground", ParamValue::boolean(false))],
         )
         .unwrap();
     let (a, b) = (rgba(&img), rgba(&out));
@@ -148,7 +148,11 @@ fn refinement_moves_soft_edge_colours_away_from_the_background() {
         Ok(vec![Tensor::new("output", &[1, 1, 1024, 1024], data)])
     });
     let out = host
-        .run_op(&RemoveBackground, test_image(1.0).view(), &[])
+        .run_op(
+            &RemoveBackground,
+            test_image(1.0).view(),
+            &[("model", choice("isnet-general-small"))],
+        )
         .unwrap();
     let px = rgba(&out);
     // x = 36: past the colour boundary, alpha about 0.6.
@@ -250,7 +254,11 @@ fn missing_output_is_a_model_error() {
         ])
     });
     let err = host
-        .run_op(&RemoveBackground, test_image(1.0).view(), &[])
+        .run_op(
+            &RemoveBackground,
+            test_image(1.0).view(),
+            &[("model", choice("isnet-general-small"))],
+        )
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Model, "{err}");
     assert!(err.message.contains("'output'"), "{err}");

@@ -37,6 +37,9 @@ pub const WORKER_LIMITS: FrameLimits = FrameLimits {
 pub struct Spawner {
     pub exe: PathBuf,
     pub args: Vec<String>,
+    /// Each worker's CPU budget (`EASEL_THREADS`): ONNX Runtime's threads and the plugins'
+    /// own pools stay within it.
+    pub threads: usize,
 }
 
 impl Spawner {
@@ -74,19 +77,30 @@ impl Spawner {
         args.push(config.threads.to_string());
         args.push("--memory-budget-mb".into());
         args.push(config.memory_budget_mb.to_string());
+        for m in &config.warm_models {
+            args.push("--warm-model".into());
+            args.push(m.clone());
+        }
         // Names of token variables only: the worker inherits the environment.
         if let Some(json) = config.inference.worker_arg() {
             args.push("--inference".into());
             args.push(json);
         }
-        Ok(Spawner { exe, args })
+        Ok(Spawner {
+            exe,
+            args,
+            threads: config.worker_thread_budget(),
+        })
     }
 
     pub fn spawn(&self, plugin: &Path) -> std::io::Result<WorkerProcess> {
         let (ours, theirs) = UnixStream::pair()?;
         let their_fd = theirs.as_raw_fd();
         let mut cmd = Command::new(&self.exe);
-        cmd.arg(plugin).args(&self.args).stdin(Stdio::null());
+        cmd.arg(plugin)
+            .args(&self.args)
+            .env("EASEL_THREADS", self.threads.to_string())
+            .stdin(Stdio::null());
         // No PR_SET_PDEATHSIG: it fires when the spawning *thread* ends. A worker exits on its own
         // when its socket to the daemon closes. SAFETY: only async-signal-safe calls here.
         unsafe {

@@ -74,6 +74,37 @@ pub struct OnnxRuntime {
     intra_threads: usize,
     /// Execution providers to try, in order, before the CPU.
     providers: Vec<String>,
+    /// Where optimized graphs are kept between loads (see [`OnnxRuntime::with_cache_dir`]).
+    cache_dir: Option<PathBuf>,
+    /// ONNX Runtime's CPU arena (keeps the largest activations of any run allocated).
+    arena: bool,
+    /// Intra-op threads spin while waiting for work (faster hand-offs, CPU burnt after a run).
+    spinning: bool,
+    /// The arena gives back what a run added to it when the run ends (activations are not kept
+    /// resident between jobs; within a run they are still reused).
+    shrink: bool,
+}
+
+/// The default folder of optimized graphs: `$EASEL_ORT_CACHE` (empty: none), else
+/// `$XDG_CACHE_HOME/easel/ort`, else `~/.cache/easel/ort`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    match std::env::var_os("EASEL_ORT_CACHE") {
+        Some(v) if v.is_empty() => None,
+        Some(v) => Some(PathBuf::from(v)),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+            .map(|d| d.join("easel").join("ort")),
+    }
+}
+
+/// A boolean environment switch: `0`/`false`/`no`/`off` are false, anything else true.
+fn env_flag(name: &str, default: bool) -> bool {
+    match std::env::var(name) {
+        Ok(v) => !matches!(v.trim(), "0" | "false" | "no" | "off"),
+        Err(_) => default,
+    }
 }
 
 impl OnnxRuntime {
@@ -82,7 +113,132 @@ impl OnnxRuntime {
             library,
             intra_threads,
             providers: Vec::new(),
+            cache_dir: None,
+            arena: env_flag("EASEL_ORT_ARENA", false),
+            shrink: env_flag("EASEL_ORT_SHRINK", false),
+            spinning: env_flag("EASEL_ORT_SPIN", true),
         }
+    }
+
+    /// Keeps each model's optimized graph in `dir`, named by the model's id and sha256 and by
+    /// this ONNX Runtime and its options, and loads that instead of optimizing again (a new
+    /// file, runtime or option makes a new name; the model's older graphs are removed).
+    pub fn with_cache_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.cache_dir = dir;
+        self
+    }
+
+    /// The cache file of a model, when there is a cache.
+    fn cache_file(&self, id: &str, sha256: &str) -> Option<PathBuf> {
+        use sha2::{Digest, Sha256};
+        let dir = self.cache_dir.as_ref()?;
+        let safe_id: String = id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let mut key = Sha256::new();
+        key.update(ort::info().as_bytes());
+        key.update(self.providers.join(",").as_bytes());
+        let key: String = key.finalize()[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let sha = sha256.get(..16).unwrap_or(sha256);
+        Some(dir.join(format!("{safe_id}.{sha}.{key}.onnx")))
+    }
+
+    fn builder(
+        &self,
+        id: &str,
+        env: &ort::environment::Environment,
+    ) -> Result<ort::session::builder::SessionBuilder, ModelError> {
+        let load_err = |source: ort::Error| ModelError::Load {
+            id: id.to_string(),
+            source: source.into(),
+        };
+        let err = |e: ort::Error<ort::session::builder::SessionBuilder>| load_err(e.into());
+        let mut builder = Session::builder(env).map_err(load_err)?;
+        if self.intra_threads > 0 {
+            builder = builder
+                .with_intra_threads(self.intra_threads)
+                .map_err(err)?;
+        }
+        if !self.spinning {
+            builder = builder.with_intra_op_spinning(false).map_err(err)?;
+        }
+        let builder = self.apply_providers(id, builder);
+        builder
+            .with_execution_providers([ort::ep::CPU::default()
+                .with_arena_allocator(self.arena)
+                .build()])
+            .map_err(err)
+    }
+
+    /// A session for `path`, from the cached optimized graph when there is one.
+    fn session(&self, id: &str, path: &Path, sha256: Option<&str>) -> Result<Session, ModelError> {
+        use ort::session::builder::GraphOptimizationLevel;
+        let env = runtime::environment(self.library.as_deref())?;
+        let load_err = |source: ort::Error| ModelError::Load {
+            id: id.to_string(),
+            source: source.into(),
+        };
+        let cache = sha256.and_then(|sha| self.cache_file(id, sha));
+        let Some(cache) = cache else {
+            return self
+                .builder(id, &env)?
+                .commit_from_file(path)
+                .map_err(load_err);
+        };
+        if cache.is_file() {
+            let cached = self
+                .builder(id, &env)?
+                .with_optimization_level(GraphOptimizationLevel::Disable)
+                .map_err(|e| load_err(e.into()))?
+                .commit_from_file(&cache);
+            match cached {
+                Ok(session) => {
+                    log::debug!("model `{id}`: optimized graph from {}", cache.display());
+                    return Ok(session);
+                }
+                Err(e) => {
+                    log::warn!(
+                        "model `{id}`: the cached graph {} does not load ({e}); optimizing again",
+                        cache.display()
+                    );
+                    let _ = std::fs::remove_file(&cache);
+                }
+            }
+        }
+        let dir = cache.parent().unwrap_or(Path::new("."));
+        let tmp = cache.with_extension(format!("tmp{}", std::process::id()));
+        let mut builder = self.builder(id, &env)?;
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            log::debug!("model `{id}`: no cache folder {}: {e}", dir.display());
+            return builder.commit_from_file(path).map_err(load_err);
+        }
+        let mut builder = match builder.with_optimized_model_path(&tmp) {
+            Ok(b) => b,
+            Err(e) => {
+                log::debug!("model `{id}`: no optimized graph kept: {e}");
+                e.recover()
+            }
+        };
+        let session = builder.commit_from_file(path).map_err(load_err)?;
+        if tmp.is_file() {
+            if let Err(e) = std::fs::rename(&tmp, &cache) {
+                log::debug!("model `{id}`: optimized graph not kept: {e}");
+                let _ = std::fs::remove_file(&tmp);
+            } else {
+                remove_stale(&cache);
+            }
+        }
+        Ok(session)
     }
 
     /// Tries these execution providers (names from [`PROVIDERS`]) in order; each that fails is
@@ -140,19 +296,27 @@ impl Backend for OnnxRuntime {
     }
 
     fn load(&self, id: &str, path: &Path) -> Result<Box<dyn LoadedModel>, ModelError> {
-        let env = runtime::environment(self.library.as_deref())?;
-        let load_err = |source: ort::Error| ModelError::Load {
-            id: id.to_string(),
-            source: source.into(),
-        };
-        let mut builder = Session::builder(&env).map_err(load_err)?;
-        if self.intra_threads > 0 {
-            builder = builder
-                .with_intra_threads(self.intra_threads)
-                .map_err(|e| load_err(e.into()))?;
-        }
-        let mut builder = self.apply_providers(id, builder);
-        let session = builder.commit_from_file(path).map_err(load_err)?;
+        self.load_session(id, path, None)
+    }
+
+    fn load_verified(
+        &self,
+        id: &str,
+        path: &Path,
+        sha256: &str,
+    ) -> Result<Box<dyn LoadedModel>, ModelError> {
+        self.load_session(id, path, Some(sha256))
+    }
+}
+
+impl OnnxRuntime {
+    fn load_session(
+        &self,
+        id: &str,
+        path: &Path,
+        sha256: Option<&str>,
+    ) -> Result<Box<dyn LoadedModel>, ModelError> {
+        let session = self.session(id, path, sha256)?;
         let (inputs, outputs) = convert::ports(&session);
         let public = |ports: &[Port]| ports.iter().map(Port::public).collect();
         Ok(Box::new(OrtModel {
@@ -160,15 +324,40 @@ impl Backend for OnnxRuntime {
             public_inputs: public(&inputs),
             public_outputs: public(&outputs),
             session: Mutex::new(session),
+            shrink: self.arena && self.shrink,
             inputs,
             outputs,
         }))
     }
 }
 
+/// Removes the other cached graphs of the model that `kept` belongs to (older files or runtimes).
+fn remove_stale(kept: &Path) {
+    let (Some(dir), Some(name)) = (kept.parent(), kept.file_name().and_then(|n| n.to_str())) else {
+        return;
+    };
+    let Some(prefix) = name.split('.').next().map(|id| format!("{id}.")) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let other = entry.file_name();
+        let Some(other) = other.to_str() else {
+            continue;
+        };
+        if other != name && other.starts_with(&prefix) && other.ends_with(".onnx") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// A loaded session. `run` needs `&mut Session` in ort rc.15, hence the mutex.
 struct OrtModel {
     id: String,
+    /// Ask each run to shrink the CPU arena when it ends.
+    shrink: bool,
     session: Mutex<Session>,
     inputs: Vec<Port>,
     outputs: Vec<Port>,
@@ -249,7 +438,12 @@ impl LoadedModel for OrtModel {
         };
         // Options without selected outputs are Sync, so a watcher thread can terminate the run
         // when the job is cancelled; unwanted outputs are dropped below.
-        let options = RunOptions::new().map_err(inference)?;
+        let mut options = RunOptions::new().map_err(inference)?;
+        if self.shrink {
+            options
+                .set("memory.enable_memory_arena_shrinkage", "cpu:0")
+                .map_err(inference)?;
+        }
         let finished = AtomicBool::new(false);
         let raw = {
             let mut session = self.session.lock();
