@@ -125,7 +125,10 @@ fn without_refinement_the_colour_is_untouched() {
         .run_op(
             &RemoveBackground,
             img.view(),
-            &[("model", choice("isnet-general-small")), ("refine_foreground", ParamValue::boolean(false))],
+            &[
+                ("model", choice("isnet-general-small")),
+                ("refine_foreground", ParamValue::boolean(false)),
+            ],
         )
         .unwrap();
     let (a, b) = (rgba(&img), rgba(&out));
