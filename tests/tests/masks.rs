@@ -44,7 +44,7 @@ fn the_result_is_cropped_to_the_mask_plus_margin_and_composited_through_it() {
         json!({"context_margin": 10}),
     );
     assert_eq!((r.x, r.y, r.image.width, r.image.height), (90, 70, 60, 50));
-    assert_eq!(r.name, "Invert colours");
+    assert_eq!(r.name, "Invert colors");
     // Inside the mask: inverted; in the margin: the original, untouched.
     let inside = px(&r.image, 20, 20);
     let orig = px(&img, 110, 90);

@@ -352,15 +352,30 @@ mod tests {
         ));
     }
 
-    fn open_fds() -> usize {
-        std::fs::read_dir("/proc/self/fd").unwrap().count()
+    /// How many open descriptors of this process refer to one of these files. Counting all
+    /// of /proc/self/fd would race with the tests running beside this one.
+    fn descriptors_open_on(mems: &[SharedMem]) -> usize {
+        use std::os::unix::fs::MetadataExt;
+        let ident = |m: std::fs::Metadata| (m.dev(), m.ino());
+        let wanted: Vec<(u64, u64)> = mems
+            .iter()
+            .map(|m| {
+                let raw = m.fd().as_raw_fd();
+                ident(std::fs::metadata(format!("/proc/self/fd/{raw}")).unwrap())
+            })
+            .collect();
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::metadata(e.ok()?.path()).ok())
+            .filter(|m| wanted.contains(&ident(m.clone())))
+            .count()
     }
 
     #[test]
     fn too_many_descriptors_are_all_closed() {
         let (a, b) = UnixStream::pair().unwrap();
         let mems: Vec<SharedMem> = (0..40).map(|_| SharedMem::create(8).unwrap()).collect();
-        let before = open_fds();
+        assert_eq!(descriptors_open_on(&mems), 40);
         let fds: Vec<BorrowedFd<'_>> = mems.iter().map(|m| m.fd()).collect();
         send(&a, &json!({"type": "x"}), &[], &fds).unwrap();
         assert!(matches!(
@@ -368,7 +383,7 @@ mod tests {
             Err(TransportError::TooManyDescriptors { count: 40 })
         ));
         // Every descriptor the kernel installed for that frame was closed again.
-        assert_eq!(open_fds(), before);
+        assert_eq!(descriptors_open_on(&mems), 40);
     }
 
     #[test]

@@ -257,7 +257,7 @@ impl Operation for MatchLook {
             "match-look",
             "Match look",
             "Color",
-            "Transfers the reference images' colour mood (mean and spread of each channel of a \
+            "Transfers the reference images' color mood (mean and spread of each channel of a \
              perceptual colour space, Reinhard et al. 2001); with a mask, the selected area's \
              statistics are matched and only it changes",
         )
@@ -297,7 +297,7 @@ fn match_look_op(job: &Job<'_>, host: &Host<'_>) -> PluginResult<ImageBuf> {
     let strength = params.float("strength")?.clamp(0.0, 1.0) as f32;
     let space_name = params.choice("space")?;
     let space = Space::parse(space_name).ok_or_else(|| {
-        PluginError::invalid_input(format!("unknown colour space '{space_name}'"))
+        PluginError::invalid_input(format!("unknown color space '{space_name}'"))
     })?;
     if job.references.is_empty() {
         return Err(PluginError::invalid_input(
@@ -339,7 +339,7 @@ fn match_look_op(job: &Job<'_>, host: &Host<'_>) -> PluginResult<ImageBuf> {
         None => return output(w, h, &rgba),
     };
     host.check_cancelled()?;
-    host.progress(0.5, "transferring colours".into());
+    host.progress(0.5, "transferring colors".into());
     let out = match_look::transfer(&rgba, &target, &reference, space, strength);
     host.progress(1.0, "done".into());
     output(w, h, &out)

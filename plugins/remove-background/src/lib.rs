@@ -144,13 +144,13 @@ impl Operation for RemoveBackground {
             "Remove background",
             "Selection",
             "Makes the background transparent, keeping the main subject (or the people), with \
-             clean edge colours",
+             clean edge colors",
         )
         .param(ParamSpec::choice(
             "model",
             "Model",
             "u2netp: small and quick (320², Apache-2.0, the default); isnet-general-small: best \
-             quality (1024²; its licence is unclear, see `easel models info`); mediapipe-meet: \
+             quality (1024²; its license is unclear, see `easel models info`); mediapipe-meet: \
              people, real time",
             &[
                 SegModel::IsnetGeneralSmall.id(),
@@ -163,8 +163,8 @@ impl Operation for RemoveBackground {
         ))
         .param(ParamSpec::boolean(
             "refine_foreground",
-            "Refine edge colours",
-            "Estimate the subject's own colour at soft edges so no halo of the old background stays",
+            "Refine edge colors",
+            "Estimate the subject's own color at soft edges so no halo of the old background stays",
             true,
         ))
         .param(ParamSpec::choice(
