@@ -14,7 +14,6 @@ pub mod openai;
 pub mod ops;
 pub mod picture;
 pub mod provider;
-pub mod textparam;
 
 use ops::Generative;
 use provider::Task;

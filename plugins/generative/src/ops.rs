@@ -4,7 +4,6 @@ use crate::config::{self, Settings};
 use crate::http;
 use crate::picture::{self, Png};
 use crate::provider::{self, GenRequest, Prior, Task};
-use crate::textparam;
 use easel_sdk::prelude::*;
 use easel_sdk::PluginResult;
 use image::RgbaImage;
@@ -57,26 +56,24 @@ impl Operation for Generative {
         };
         let mut d =
             OperationDescriptor::new(operation_id(self.0), title, "Generative", description);
-        let texts = [
-            textparam::spec(
+        d = d
+            .param(ParamSpec::text(
                 "prompt",
                 "Prompt",
                 "What to make: the instruction sent to the service with the image",
                 "",
                 MAX_PROMPT,
-            ),
-            textparam::spec(
+                true,
+            ))
+            .param(ParamSpec::text(
                 "conversation",
                 "Earlier turns",
                 "For a follow-up: the earlier prompts, one per line, oldest first; the first \
                  reference image is then the last turn's result",
                 "",
                 MAX_CONVERSATION,
-            ),
-        ];
-        for spec in texts.into_iter().flatten() {
-            d = d.param(spec);
-        }
+                true,
+            ));
         d.param(ParamSpec::seed(
             "seed",
             "Seed",
@@ -119,13 +116,13 @@ pub fn build_request(
     settings: &Settings,
 ) -> PluginResult<(GenRequest, (u32, u32))> {
     let params = job.params();
-    let prompt = textparam::get(&params, "prompt")?.trim().to_string();
+    let prompt = params.text("prompt")?.trim().to_string();
     if prompt.is_empty() {
         return Err(PluginError::invalid_input(
             "the prompt is empty: write what the service should make",
         ));
     }
-    let earlier = earlier_prompts(textparam::get(&params, "conversation")?);
+    let earlier = earlier_prompts(params.text("conversation")?);
     let image = picture::to_rgba8(&job.image)?;
     let (w, h) = image.dimensions();
     if w == 0 || h == 0 {
