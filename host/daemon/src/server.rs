@@ -1,22 +1,21 @@
-//! The daemon: the socket, client connections, and the dispatch of each request. Requests are
-//! read on one thread per connection; answers leave through the connection's writer (see
-//! `connection`), and jobs run on the supervisor's slots, so no client can hold up another.
+//! The daemon: its shared state, the socket, and the accept loop. Each connection is served on
+//! its own thread (`session`), which routes requests to `requests` (jobs) and `streams`;
+//! answers leave through the connection's writer (see `connection`), and jobs run on the
+//! supervisor's slots, so no client can hold up another.
+
+mod requests;
+mod session;
+mod streams;
 
 use crate::{
     config::Config,
-    connection::Connection,
     error::StartError,
-    intake::{prepare, IntakeSettings},
-    jobs::{JobState, SharedImage},
+    intake::IntakeSettings,
     scheduler::Scheduler,
     supervisor::{self, discovery, LoadOutcome, PluginRecord, Spawner},
 };
-use easel_ipc::{read_frame, resolve_image, Frame, FrameLimits, TransportError};
-use easel_protocol::{
-    params::resolve_params, Code, Envelope, Feature, HelloReply, ImageLayout, Limits,
-    OperationInfo, Priority, ProtocolError, Request, ServerMessage, StreamFrame, StreamOpen,
-    StreamSettings, Submit, PROTOCOL_VERSION, SERVER_FEATURES,
-};
+use easel_ipc::FrameLimits;
+use easel_protocol::{OperationInfo, StreamSettings};
 use parking_lot::Mutex;
 use std::{
     collections::HashMap,
@@ -276,33 +275,19 @@ pub fn run_daemon(config: Config) -> Result<(), StartError> {
     Ok(())
 }
 
-fn unknown_job(job: u64) -> ProtocolError {
-    ProtocolError::new(
-        Code::UnknownJob,
-        format!("no job {job} on this connection (finished and fetched, or never submitted here)"),
-    )
-}
-
-fn unknown_stream(stream: u64) -> ProtocolError {
-    ProtocolError::new(
-        Code::UnknownJob,
-        format!("no stream {stream} on this connection"),
-    )
-}
-
 impl Daemon {
-    fn next_id(&self) -> u64 {
+    pub(super) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn frame_limits(&self) -> FrameLimits {
+    pub(super) fn frame_limits(&self) -> FrameLimits {
         FrameLimits {
             max_json: self.config.limits.max_message_bytes,
             max_payload: self.config.limits.max_inline_bytes,
         }
     }
 
-    fn intake(&self) -> IntakeSettings {
+    pub(super) fn intake(&self) -> IntakeSettings {
         IntakeSettings {
             max_pixels: self.config.limits.max_pixels,
             tile_size: self.config.tile_size,
@@ -331,402 +316,5 @@ impl Daemon {
                 return;
             }
         }
-    }
-
-    /// One client connection, from hello to close.
-    fn serve(self: Arc<Self>, stream: UnixStream) {
-        self.connections.fetch_add(1, Ordering::SeqCst);
-        self.serve_connection(stream);
-        self.connections.fetch_sub(1, Ordering::SeqCst);
-    }
-
-    fn serve_connection(&self, stream: UnixStream) {
-        let conn = match Connection::new(self.next_id(), &stream) {
-            Ok(c) => c,
-            Err(e) => {
-                log::warn!("cannot serve a connection: {e}");
-                return;
-            }
-        };
-        if self.handshake(&stream, &conn) {
-            loop {
-                match read_frame(&stream, self.frame_limits()) {
-                    Ok(frame) => self.handle(&conn, frame),
-                    Err(TransportError::Closed) => break,
-                    Err(
-                        e @ (TransportError::TooLarge { .. }
-                        | TransportError::TooManyDescriptors { .. }),
-                    ) => {
-                        // The rest of that frame is still in the socket: we cannot resynchronise.
-                        conn.send_error(&e.into(), None, None);
-                        break;
-                    }
-                    Err(e) => {
-                        log::debug!("connection {}: {e}", conn.id);
-                        break;
-                    }
-                }
-            }
-        }
-        // A client that left does not want its unfinished jobs.
-        let jobs: Vec<_> = conn.jobs.lock().drain().map(|(_, j)| j).collect();
-        for job in jobs {
-            self.cancel_job(&job);
-        }
-        self.streams
-            .lock()
-            .retain(|(owner, _), _| *owner != conn.id);
-        conn.flush(Duration::from_secs(1));
-        conn.close();
-    }
-
-    fn handshake(&self, stream: &UnixStream, conn: &Arc<Connection>) -> bool {
-        let frame = match read_frame(stream, self.frame_limits()) {
-            Ok(f) => f,
-            Err(
-                e @ (TransportError::TooLarge { .. } | TransportError::TooManyDescriptors { .. }),
-            ) => {
-                conn.send_error(&e.into(), None, None);
-                conn.flush(Duration::from_secs(1));
-                return false;
-            }
-            Err(_) => return false,
-        };
-        let refuse = |err: ProtocolError| {
-            conn.send_error(
-                &err,
-                frame.parse::<Envelope>().ok().and_then(|e| e.id),
-                None,
-            );
-            conn.flush(Duration::from_secs(1));
-            false
-        };
-        match frame.parse_request() {
-            Ok(Request::Hello(hello)) => {
-                if hello.protocol != PROTOCOL_VERSION {
-                    return refuse(ProtocolError::new(
-                        Code::UnsupportedProtocol,
-                        format!(
-                            "this daemon speaks protocol {PROTOCOL_VERSION}, the client asked for {}",
-                            hello.protocol
-                        ),
-                    ));
-                }
-                conn.set_fd_ok(hello.features.contains(&Feature::Fd));
-                log::debug!("connection {}: hello from '{}'", conn.id, hello.client);
-                let l = &self.config.limits;
-                conn.send(ServerMessage::Hello(HelloReply {
-                    protocol: PROTOCOL_VERSION,
-                    server: format!("easeld/{}", env!("CARGO_PKG_VERSION")),
-                    features: SERVER_FEATURES.to_vec(),
-                    limits: Limits {
-                        max_pixels: l.max_pixels,
-                        max_message_bytes: l.max_message_bytes,
-                        max_inline_bytes: l.max_inline_bytes,
-                    },
-                }));
-                true
-            }
-            Ok(_) => refuse(ProtocolError::bad_request(
-                "the first message must be a hello",
-            )),
-            Err(e) => {
-                let envelope = frame.parse::<Envelope>().unwrap_or_default();
-                let is_hello = envelope.kind.as_deref() == Some("hello");
-                match &envelope.protocol {
-                    // The version is what matters first, whatever else the hello lacks.
-                    Some(p) if is_hello && p.as_u64() != Some(PROTOCOL_VERSION.into()) => {
-                        refuse(ProtocolError::new(
-                            Code::UnsupportedProtocol,
-                            format!(
-                                "this daemon speaks protocol {PROTOCOL_VERSION} (an integer), the client asked for {p}"
-                            ),
-                        ))
-                    }
-                    _ if is_hello => refuse(ProtocolError::bad_request(format!("bad hello: {e}"))),
-                    _ => refuse(ProtocolError::bad_request(format!(
-                        "the first message must be a hello; got {}",
-                        describe_bad_request(&frame, &e)
-                    ))),
-                }
-            }
-        }
-    }
-
-    fn handle(&self, conn: &Arc<Connection>, frame: Frame) {
-        let request = match frame.parse_request() {
-            Ok(r) => r,
-            Err(e) => {
-                let id = frame.parse::<Envelope>().ok().and_then(|e| e.id);
-                conn.send_error(
-                    &ProtocolError::bad_request(describe_bad_request(&frame, &e)),
-                    id,
-                    None,
-                );
-                return;
-            }
-        };
-        let id = request.id();
-        match request {
-            Request::Hello(_) => conn.send_error(
-                &ProtocolError::bad_request("hello was already received on this connection"),
-                id,
-                None,
-            ),
-            Request::ListOperations { .. } => conn.send(ServerMessage::Operations {
-                reply_to: id,
-                operations: self.listed.clone(),
-                plugins: self.plugins.iter().map(PluginRecord::status).collect(),
-            }),
-            Request::Submit(req) => {
-                if let Err(e) = self.submit(conn, &req, &frame) {
-                    conn.send_error(&e, id, None);
-                }
-            }
-            // Look the job up before acting: finishing a job takes the jobs lock again.
-            Request::Fetch { job, .. } => match self.job_of(conn, job) {
-                Some(j) => j.fetch(conn, id),
-                None => conn.send_error(&unknown_job(job), id, Some(job)),
-            },
-            Request::Cancel { job, .. } => match self.job_of(conn, job) {
-                Some(j) => {
-                    conn.send(ServerMessage::Cancelling { reply_to: id, job });
-                    self.cancel_job(&j);
-                }
-                None => conn.send_error(&unknown_job(job), id, Some(job)),
-            },
-            Request::Status { .. } => {
-                let (queued, running) = self.scheduler.counts();
-                conn.send(ServerMessage::Status {
-                    reply_to: id,
-                    queued,
-                    running,
-                    socket: self.socket.display().to_string(),
-                });
-            }
-            Request::Echo { image, .. } => match self.echo(&image, &frame) {
-                Ok(shared) => conn.send_with_image(
-                    ServerMessage::Echo {
-                        reply_to: id,
-                        image: shared.wire_ref(0),
-                    },
-                    Arc::new(shared),
-                ),
-                Err(e) => conn.send_error(&e, id, None),
-            },
-            Request::StreamOpen(open) => self.stream_open(conn, open),
-            Request::StreamFrame(f) => self.stream_frame(conn, f, &frame),
-            Request::StreamClose { stream, .. } => self.stream_close(conn, id, stream),
-            Request::Shutdown { .. } => {
-                conn.send(ServerMessage::ShuttingDown { reply_to: id });
-                conn.flush(Duration::from_secs(1));
-                self.shutting_down.store(true, Ordering::SeqCst);
-                // Wake the accept loop so it sees the flag.
-                let _ = UnixStream::connect(&self.socket);
-            }
-        }
-    }
-
-    fn unknown_operation(&self, name: &str) -> ProtocolError {
-        let refused: Vec<String> = self
-            .plugins
-            .iter()
-            .filter_map(|p| match &p.outcome {
-                LoadOutcome::Refused(r) => Some(format!("{} ({r})", p.path.display())),
-                _ => None,
-            })
-            .collect();
-        let mut known: Vec<&str> = self.ops.keys().map(String::as_str).collect();
-        known.sort();
-        let mut message = format!("no operation '{name}'; available: {}", known.join(", "));
-        if !refused.is_empty() {
-            message.push_str(&format!("; refused plugins: {}", refused.join("; ")));
-        }
-        ProtocolError::new(Code::UnknownOperation, message)
-    }
-
-    fn job_of(&self, conn: &Connection, job: u64) -> Option<Arc<JobState>> {
-        conn.jobs.lock().get(&job).cloned()
-    }
-
-    fn cancel_job(&self, job: &Arc<JobState>) {
-        job.mark_cancelled();
-        if let Some(j) = self.scheduler.remove(job.id) {
-            j.finish(Err(ProtocolError::cancelled()));
-        }
-    }
-
-    fn submit(
-        &self,
-        conn: &Arc<Connection>,
-        req: &Submit,
-        frame: &Frame,
-    ) -> Result<(), ProtocolError> {
-        let op = self
-            .ops
-            .get(&req.operation)
-            .ok_or_else(|| self.unknown_operation(&req.operation))?;
-        let work = prepare(op, req, frame, &self.intake())?;
-        let id = self.next_id();
-        let job = Arc::new(JobState::new(
-            id,
-            &req.operation,
-            &op.plugin,
-            req.priority,
-            None,
-            conn,
-            work,
-        ));
-        conn.jobs.lock().insert(id, job.clone());
-        if let Err(e) = self.scheduler.push(job) {
-            conn.jobs.lock().remove(&id);
-            return Err(e);
-        }
-        conn.send(ServerMessage::Accepted {
-            reply_to: req.id,
-            job: id,
-        });
-        Ok(())
-    }
-
-    fn stream_open(&self, conn: &Arc<Connection>, open: StreamOpen) {
-        let settings = open.settings;
-        let result = match self.ops.get(&settings.operation) {
-            Some(op) => resolve_params(op, &settings.params).map(|_| ()),
-            None => Err(self.unknown_operation(&settings.operation)),
-        };
-        match result {
-            Ok(()) => {
-                let stream = self.next_id();
-                self.streams.lock().insert((conn.id, stream), settings);
-                conn.send(ServerMessage::StreamOpened {
-                    reply_to: open.id,
-                    stream,
-                });
-            }
-            Err(e) => conn.send_error(&e, open.id, None),
-        }
-    }
-
-    fn stream_frame(&self, conn: &Arc<Connection>, f: StreamFrame, frame: &Frame) {
-        let (stream, seq) = (f.stream, f.seq);
-        let frame_error = |e: ProtocolError| {
-            conn.send(ServerMessage::FrameError {
-                stream,
-                seq,
-                code: e.code,
-                fault: e.fault(),
-                message: e.message,
-            });
-        };
-        let Some(s) = self.streams.lock().get(&(conn.id, stream)).cloned() else {
-            return frame_error(unknown_stream(stream));
-        };
-        let Some(op) = self.ops.get(&s.operation) else {
-            return frame_error(self.unknown_operation(&s.operation));
-        };
-        let req = Submit {
-            id: None,
-            operation: s.operation,
-            params: s.params,
-            image: f.image,
-            mask: f.mask,
-            references: Vec::new(),
-            mask_modifiers: s.mask_modifiers,
-            context_margin: s.context_margin,
-            priority: Priority::Interactive,
-            result_format: None,
-            name: None,
-        };
-        let work = match prepare(op, &req, frame, &self.intake()) {
-            Ok(w) => w,
-            Err(e) => return frame_error(e),
-        };
-        let id = self.next_id();
-        let job = Arc::new(JobState::new(
-            id,
-            &req.operation,
-            &op.plugin,
-            Priority::Interactive,
-            Some((stream, seq)),
-            conn,
-            work,
-        ));
-        conn.jobs.lock().insert(id, job.clone());
-        if let Some(old) = self.scheduler.push_frame(job) {
-            conn.jobs.lock().remove(&old.id);
-            if let Some((s, old_seq)) = old.stream {
-                conn.send(ServerMessage::FrameDropped {
-                    stream: s,
-                    seq: old_seq,
-                    reason: "superseded".into(),
-                });
-            }
-        }
-    }
-
-    fn stream_close(&self, conn: &Arc<Connection>, id: Option<u64>, stream: u64) {
-        if self.streams.lock().remove(&(conn.id, stream)).is_none() {
-            return conn.send_error(&unknown_stream(stream), id, None);
-        }
-        let waiting: Vec<_> = conn
-            .jobs
-            .lock()
-            .values()
-            .filter(|j| j.stream.map(|s| s.0) == Some(stream))
-            .cloned()
-            .collect();
-        for j in waiting {
-            self.cancel_job(&j);
-        }
-        conn.send(ServerMessage::StreamClosed {
-            reply_to: id,
-            stream,
-        });
-    }
-
-    /// The pixels of `r`, copied tightly packed into shared memory (transport checks).
-    fn echo(
-        &self,
-        r: &easel_protocol::ImageRef,
-        frame: &Frame,
-    ) -> Result<SharedImage, ProtocolError> {
-        let (layout, bytes) = resolve_image(r, frame, self.config.limits.max_pixels, "image")?;
-        let view = easel_imaging::ImageView::new(layout, &bytes)
-            .map_err(|e| ProtocolError::invalid_image(e.to_string()))?;
-        let packed = ImageLayout::packed(layout.width, layout.height, layout.format);
-        let len = packed.required_len().unwrap_or(0);
-        let mut mem = easel_ipc::SharedMem::create(len)
-            .map_err(|e| ProtocolError::internal(format!("cannot allocate shared memory: {e}")))?;
-        if layout.is_packed() {
-            mem.as_mut_slice()[..len].copy_from_slice(&bytes[..len]);
-        } else {
-            let copy = easel_imaging::convert(&view, layout.format);
-            mem.as_mut_slice()[..len].copy_from_slice(&copy.data);
-        }
-        Ok(SharedImage {
-            layout: packed,
-            mem,
-        })
-    }
-}
-
-/// Says what is wrong with a request that did not parse, in the client's terms.
-fn describe_bad_request(frame: &Frame, err: &TransportError) -> String {
-    if let TransportError::Malformed(_) = err {
-        return err.to_string();
-    }
-    let envelope = match frame.parse::<Envelope>() {
-        Ok(e) => e,
-        Err(_) if matches!(err, TransportError::Message(_)) => return err.to_string(),
-        Err(e) => return format!("the message is not an object with a \"type\": {e}"),
-    };
-    match envelope.kind.as_deref() {
-        None => "the message has no \"type\" (a string)".to_string(),
-        Some(t) if !Request::TYPES.contains(&t) => format!(
-            "unknown message type '{t}'; known: {}",
-            Request::TYPES.join(", ")
-        ),
-        Some(t) => format!("bad '{t}' request: {err}"),
     }
 }

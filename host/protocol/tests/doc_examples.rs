@@ -3,7 +3,7 @@
 //! image reference, an elided list (`[…]`) an empty one; examples that elide fields (`, …}`) or
 //! list alternatives (`a | b`) are skipped and counted.
 
-use easel_protocol::{ImageRef, Request, ServerMessage};
+use easel_protocol::{ImageRef, OperationInfo, Request, ServerMessage};
 use serde_json::Value;
 
 const IMAGE: &str =
@@ -65,6 +65,15 @@ fn every_documented_message_is_read_and_written_by_the_types() {
                 assert_eq!(
                     serde_json::from_value::<ImageRef>(serde_json::to_value(&r).unwrap()).unwrap(),
                     r
+                );
+                checked += 1;
+            } else if value.get("params").is_some() && value.get("plugin").is_some() {
+                let op: OperationInfo = serde_json::from_value(value.clone())
+                    .unwrap_or_else(|e| panic!("operation entry ({e}):\n{example}"));
+                assert_eq!(
+                    serde_json::from_value::<OperationInfo>(serde_json::to_value(&op).unwrap())
+                        .unwrap(),
+                    op
                 );
                 checked += 1;
             } else {
