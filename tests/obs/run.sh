@@ -7,7 +7,10 @@
 #     each background mode, the daemon killed mid-stream and started again);
 #  2. the real OBS under Xvfb with the module installed as a user would, driven through
 #     obs-websocket (ws_test.py): a scene, two sources with the filter, screenshots, the daemon
-#     killed and restarted.
+#     killed and restarted; then the storyboard source (storyboard_test.py): panels processed
+#     with remove background + match look, screenshots of the animatic, the PNG + OpenTimelineIO
+#     export (validated with the opentimelineio package when it installs), a grabbed panel,
+#     re-processing on a settings change, a board without a daemon.
 # Runs are judged by results files and the checks' output; ends with "N passed, M failed".
 # Environment: EASELD (default target/debug/easeld), EASEL_OBS_KEEP=1 keeps the work folder.
 set -u
@@ -69,6 +72,10 @@ fi
 "$PY" -c 'import obsws_python' 2>/dev/null \
     || timeout 300 "$PY" -m pip install --quiet --disable-pip-version-check obsws-python \
     || { fail "pip install obsws-python"; finish; }
+# Optional: storyboard_test.py checks the .otio's fields by hand when this is not there.
+"$PY" -c 'import opentimelineio' 2>/dev/null \
+    || timeout 300 "$PY" -m pip install --quiet --disable-pip-version-check opentimelineio \
+    || echo "   (opentimelineio did not install: the timeline's schema is checked by hand)"
 [ -x "$EASELD" ] || { fail "easeld not found at $EASELD (cargo build --workspace)"; finish; }
 (cd "$REPO" && timeout 1200 cargo build -p easel-obs --quiet) || { fail "cargo build -p easel-obs"; finish; }
 MODULE="$TARGET_DIR/libeasel.so"
@@ -129,14 +136,19 @@ DISP=:$((90 + RANDOM % 100))
 Xvfb "$DISP" -screen 0 1280x1024x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
 XVFB_PID=$!
 sleep 1
-DISPLAY=$DISP timeout 240 obs --multi --disable-missing-files-check --minimize-to-tray \
+DISPLAY=$DISP timeout 480 obs --multi --disable-missing-files-check --minimize-to-tray \
     >"$WORK/obs.log" 2>&1 &
 OBS_PID=$!
 timeout 200 "$PY" "$HERE/ws_test.py" "$WORK/frame.png" "$WORK/ws" "$WORK/easeld.sock" \
     "$KILL_CMD" "$START_CMD" | tee "$WORK/ws.out"
 count "$WORK/ws.out"
+mkdir -p "$WORK/sb"
+timeout 240 "$PY" "$HERE/storyboard_test.py" "$PHOTOS" "$WORK/sb" "$WORK/easeld.sock" | tee "$WORK/sb.out"
+count "$WORK/sb.out"
+grep -q '^storyboard checks:' "$WORK/sb.out" || fail "storyboard_test.py did not finish"
 grep -q "\[easel\] module" "$HOME/.config/obs-studio/logs/"*.txt 2>/dev/null \
     && pass || fail "OBS log: the Easel module was not loaded from the user plugin folder"
-cp "$WORK"/ws/*.png "$REPO/target/obs/" 2>/dev/null
+cp "$WORK"/ws/*.png "$WORK"/sb/*.png "$REPO/target/obs/" 2>/dev/null
+[ -d "$WORK/sb/export" ] && rm -rf "$REPO/target/obs/storyboard-export" && cp -r "$WORK/sb/export" "$REPO/target/obs/storyboard-export"
 kill "$OBS_PID" 2>/dev/null; wait "$OBS_PID" 2>/dev/null; OBS_PID=""
 finish

@@ -15,6 +15,8 @@ pub(crate) mod sys {
     include!(concat!(env!("OUT_DIR"), "/obs.rs"));
 }
 
+mod animatic;
+mod board;
 mod filter;
 mod matte;
 #[allow(dead_code)]

@@ -1,0 +1,948 @@
+//! The storyboard source's worker thread: reads and fits the panels, runs every panel through
+//! the one operation chain on the daemon (in the background, one job at a time, results cached
+//! by everything they depend on, so a change re-processes only what it changes), composes what
+//! the render thread shows, saves grabbed frames, and exports the board as a numbered PNG
+//! sequence plus an OpenTimelineIO timeline. OBS's threads never wait for it.
+
+use crate::animatic::{self, ExportedPanel, PanelSpec, Timing, Transition};
+use easel_client::{Client, ClientError, SharedInput, SubmitOptions};
+use easel_imaging::{DecodeLimits, OwnedImage, PixelFormat};
+use easel_protocol::{MaskUse, OperationInfo, ParamKind, Priority};
+use parking_lot::{Condvar, Mutex};
+use serde_json::{json, Value};
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant, SystemTime},
+};
+
+/// One operation of the chain with the parameters the user set (the daemon fills in the rest).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub op: String,
+    pub params: BTreeMap<String, Value>,
+}
+
+/// Everything the worker needs from the source's settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoardConfig {
+    pub name: String,
+    pub panels: Vec<PanelSpec>,
+    pub steps: Vec<Step>,
+    /// The reference look, for operations that take reference images.
+    pub reference: String,
+    /// Given to every operation's seed parameter; 0: the daemon picks.
+    pub seed: u64,
+    pub socket: PathBuf,
+    pub daemon: Option<PathBuf>,
+    pub width: u32,
+    pub height: u32,
+    pub bg: [u8; 4],
+    pub timing: Timing,
+    pub export_dir: String,
+    pub grab_dir: PathBuf,
+    pub fps: f64,
+}
+
+/// A panel as the render thread draws it: the whole board, RGBA8.
+#[derive(Clone)]
+pub struct Shown {
+    /// Changes whenever the pixels change.
+    pub id: u64,
+    pub width: u32,
+    pub height: u32,
+    pub rgba: Arc<Vec<u8>>,
+}
+
+/// A frame read back from another source at a button press.
+pub struct Grab {
+    pub width: u32,
+    pub height: u32,
+    pub rgba: Vec<u8>,
+}
+
+/// What the worker asks the OBS side to do on OBS's UI thread.
+pub enum Notice {
+    /// The text of the status property changed.
+    Status(String),
+    /// Append a panel (a grabbed frame saved to this file).
+    AddPanel(String),
+}
+
+pub struct BoardShared {
+    pub config: Mutex<(u64, BoardConfig)>,
+    pub wake: Condvar,
+    pub stop: AtomicBool,
+    /// Export requests (a counter: the worker remembers the last one it did).
+    pub export: AtomicU64,
+    pub shown: Mutex<Vec<Option<Shown>>>,
+    pub operations: Mutex<Vec<OperationInfo>>,
+    pub connected: AtomicBool,
+    pub status: Mutex<String>,
+    pub grabbed: Mutex<Option<Result<Grab, String>>>,
+    pub notify: Box<dyn Fn(Notice) + Send + Sync>,
+}
+
+impl BoardShared {
+    pub fn new(config: BoardConfig, notify: Box<dyn Fn(Notice) + Send + Sync>) -> Arc<Self> {
+        Arc::new(BoardShared {
+            config: Mutex::new((0, config)),
+            wake: Condvar::new(),
+            stop: AtomicBool::new(false),
+            export: AtomicU64::new(0),
+            shown: Mutex::new(Vec::new()),
+            operations: Mutex::new(Vec::new()),
+            connected: AtomicBool::new(false),
+            status: Mutex::new(String::new()),
+            grabbed: Mutex::new(None),
+            notify,
+        })
+    }
+
+    pub fn set_config(&self, c: BoardConfig) {
+        let mut g = self.config.lock();
+        if g.1 != c {
+            g.0 += 1;
+            g.1 = c;
+        }
+        drop(g);
+        self.wake.notify_all();
+    }
+}
+
+const RETRY: Duration = Duration::from_secs(2);
+/// The name of the timeline file an export writes.
+pub const OTIO_FILE: &str = "storyboard.otio";
+
+/// A panel read from its file and fitted to the board.
+struct Fitted {
+    /// Path and modification time: what the cache keys depend on.
+    source_key: String,
+    width: u32,
+    height: u32,
+    rgba: Arc<Vec<u8>>,
+}
+
+/// What a slot of the board shows now, and what it was composed from.
+struct Slot {
+    source_key: String,
+    /// The job key of the processed result shown, or "" for the unprocessed panel.
+    result_key: String,
+    fitted: Arc<Vec<u8>>,
+    width: u32,
+    height: u32,
+    board: (u32, u32, [u8; 4]),
+}
+
+struct Worker {
+    sh: Arc<BoardShared>,
+    client: Option<Client>,
+    next_try: Instant,
+    decoded: HashMap<String, Arc<OwnedImage>>,
+    fitted: HashMap<(String, u32, u32), Arc<Vec<u8>>>,
+    results: HashMap<String, Result<Arc<Vec<u8>>, String>>,
+    reference: Option<(String, Arc<OwnedImage>)>,
+    slots: Vec<Option<Slot>>,
+    next_id: u64,
+    export_done: u64,
+    export_note: String,
+    last_status: String,
+    daemon_note: String,
+    activity: String,
+}
+
+pub fn run(sh: Arc<BoardShared>) {
+    let export_done = sh.export.load(Ordering::Acquire);
+    let mut w = Worker {
+        sh,
+        client: None,
+        next_try: Instant::now(),
+        decoded: HashMap::new(),
+        fitted: HashMap::new(),
+        results: HashMap::new(),
+        reference: None,
+        slots: Vec::new(),
+        next_id: 1,
+        export_done,
+        export_note: String::new(),
+        last_status: String::new(),
+        daemon_note: String::new(),
+        activity: String::new(),
+    };
+    while !w.sh.stop.load(Ordering::Acquire) {
+        let busy = w.step();
+        if !busy {
+            let mut g = w.sh.grabbed.lock();
+            if g.is_none() {
+                w.sh.wake.wait_for(&mut g, Duration::from_millis(500));
+            }
+        }
+    }
+}
+
+fn mtime(path: &Path) -> Result<SystemTime, String> {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+fn source_key(path: &str) -> Result<String, String> {
+    let t = mtime(Path::new(path))?;
+    let ns = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    Ok(format!("{path}@{ns}"))
+}
+
+fn decode_rgba8(path: &str) -> Result<OwnedImage, String> {
+    let img = easel_imaging::decode_file(Path::new(path), &DecodeLimits::default())
+        .map_err(|e| format!("cannot read {path}: {e}"))?;
+    Ok(if img.format == PixelFormat::Rgba8 {
+        img
+    } else {
+        easel_imaging::convert(&img.view(), PixelFormat::Rgba8)
+    })
+}
+
+fn is_connection_error(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Unavailable { .. }
+            | ClientError::StartFailed { .. }
+            | ClientError::Transport(_)
+            | ClientError::Protocol(_)
+    )
+}
+
+impl Worker {
+    /// One round: true when it did work and should look again at once.
+    fn step(&mut self) -> bool {
+        let (generation, cfg) = self.sh.config.lock().clone();
+        let grabbed = self.sh.grabbed.lock().take();
+        if let Some(g) = grabbed {
+            self.save_grab(&cfg, g);
+        }
+        let mut errors: Vec<String> = Vec::new();
+        // 1. Every panel read and fitted (cheap, no daemon): shown unprocessed at once.
+        let fitted: Vec<Option<Fitted>> = cfg
+            .panels
+            .iter()
+            .enumerate()
+            .map(|(i, p)| match self.fit(p, &cfg) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    errors.push(format!("Panel {}: {e}", i + 1));
+                    None
+                }
+            })
+            .collect();
+        let reference_error = self.load_reference(&cfg).err();
+        let keys: Vec<Option<String>> = cfg
+            .panels
+            .iter()
+            .zip(&fitted)
+            .map(|(p, f)| f.as_ref().map(|f| self.job_key(&cfg, p, f)))
+            .collect();
+        self.publish(&cfg, &fitted, &keys);
+
+        // 2. The first panel without a result for the current settings is processed.
+        let todo = keys
+            .iter()
+            .position(|k| k.as_ref().is_some_and(|k| !self.results.contains_key(k)));
+        let chain = self.chain_title(&cfg);
+        let mut worked = false;
+        if cfg.steps.is_empty() {
+            self.activity = "No operation chosen: the panels are shown as they are.".into();
+        } else if let Some(i) = todo {
+            if let Some(e) = &reference_error {
+                self.activity = format!("Waiting for a reference look: {e}");
+            } else if self.ensure_client(&cfg) {
+                let done = keys
+                    .iter()
+                    .flatten()
+                    .filter(|k| matches!(self.results.get(*k), Some(Ok(_))))
+                    .count();
+                self.activity = format!(
+                    "Processing panel {} of {} ({chain}); {done} done",
+                    i + 1,
+                    cfg.panels.len()
+                );
+                self.post_status(&cfg, &errors);
+                if let (Some(f), Some(key)) = (&fitted[i], &keys[i]) {
+                    let r = self.process(&cfg, &cfg.panels[i], f);
+                    match r {
+                        Ok(px) => {
+                            self.results.insert(key.clone(), Ok(Arc::new(px)));
+                        }
+                        Err(e) if is_connection_error(&e) => {
+                            self.drop_client(&cfg, &e);
+                        }
+                        Err(e) => {
+                            self.results.insert(key.clone(), Err(e.to_string()));
+                        }
+                    }
+                    worked = true;
+                    // Show it at once (if the settings did not change meanwhile).
+                    if self.sh.config.lock().0 == generation {
+                        self.publish(&cfg, &fitted, &keys);
+                    }
+                }
+            } else {
+                self.activity = "Showing the panels unprocessed until the daemon answers.".into();
+            }
+        } else {
+            let ok = keys
+                .iter()
+                .flatten()
+                .filter(|k| matches!(self.results.get(*k), Some(Ok(_))))
+                .count();
+            self.activity = format!(
+                "{ok} of {} panels processed with {chain}.",
+                cfg.panels.len()
+            );
+            // Forget results no panel uses any more.
+            let live: std::collections::HashSet<&String> = keys.iter().flatten().collect();
+            self.results.retain(|k, _| live.contains(k));
+            let live_src: std::collections::HashSet<String> = fitted
+                .iter()
+                .flatten()
+                .map(|f| f.source_key.clone())
+                .collect();
+            self.decoded.retain(|k, _| live_src.contains(k));
+            self.fitted.retain(|k, _| live_src.contains(&k.0));
+        }
+        for (i, k) in keys.iter().enumerate() {
+            if let Some(Err(e)) = k.as_ref().and_then(|k| self.results.get(k)) {
+                errors.push(format!("Panel {}: {e}", i + 1));
+            }
+        }
+        if let Some(e) = &reference_error {
+            if !cfg.steps.is_empty() && self.needs_reference(&cfg) {
+                errors.push(format!("Reference look: {e}"));
+            }
+        }
+        // 3. An export asked for.
+        let asked = self.sh.export.load(Ordering::Acquire);
+        if asked > self.export_done {
+            let finished = self.try_export(&cfg, &keys, &fitted, todo.is_none());
+            if finished {
+                self.export_done = asked;
+            }
+        }
+        self.post_status(&cfg, &errors);
+        worked
+    }
+
+    fn fit(&mut self, p: &PanelSpec, cfg: &BoardConfig) -> Result<Fitted, String> {
+        let key = source_key(&p.path)?;
+        let img = match self.decoded.get(&key) {
+            Some(i) => i.clone(),
+            None => {
+                let i = Arc::new(decode_rgba8(&p.path)?);
+                self.decoded.insert(key.clone(), i.clone());
+                i
+            }
+        };
+        let (_, _, fw, fh) = animatic::fit(img.width, img.height, cfg.width, cfg.height);
+        if fw == 0 || fh == 0 {
+            return Err(format!("{} is empty", p.path));
+        }
+        let fk = (key.clone(), fw, fh);
+        let rgba = match self.fitted.get(&fk) {
+            Some(r) => r.clone(),
+            None => {
+                let r = if (fw, fh) == (img.width, img.height) {
+                    img.data.clone()
+                } else {
+                    animatic::resize_rgba8(&img.data, img.width, img.height, fw, fh)
+                };
+                let r = Arc::new(r);
+                self.fitted.insert(fk, r.clone());
+                r
+            }
+        };
+        Ok(Fitted {
+            source_key: key,
+            width: fw,
+            height: fh,
+            rgba,
+        })
+    }
+
+    fn needs_reference(&self, cfg: &BoardConfig) -> bool {
+        let ops = self.sh.operations.lock();
+        cfg.steps.iter().any(|s| {
+            ops.iter()
+                .find(|o| o.id == s.op)
+                .is_some_and(|o| o.max_references > 0)
+        })
+    }
+
+    /// Reads the reference look (reduced to at most 1024 pixels wide); an error when one is
+    /// needed and cannot be had.
+    fn load_reference(&mut self, cfg: &BoardConfig) -> Result<(), String> {
+        if cfg.reference.trim().is_empty() {
+            self.reference = None;
+            return if self.needs_reference(cfg) {
+                Err("no reference look image is chosen".into())
+            } else {
+                Ok(())
+            };
+        }
+        let key = source_key(cfg.reference.trim())?;
+        if self.reference.as_ref().is_some_and(|(k, _)| *k == key) {
+            return Ok(());
+        }
+        let img = decode_rgba8(cfg.reference.trim())?;
+        let img = if img.width > 1024 {
+            let (_, _, w, h) = animatic::fit(img.width, img.height, 1024, 1024);
+            OwnedImage {
+                width: w,
+                height: h,
+                format: PixelFormat::Rgba8,
+                data: animatic::resize_rgba8(&img.data, img.width, img.height, w, h),
+            }
+        } else {
+            img
+        };
+        self.reference = Some((key, Arc::new(img)));
+        Ok(())
+    }
+
+    /// Everything a panel's result depends on.
+    fn job_key(&self, cfg: &BoardConfig, p: &PanelSpec, f: &Fitted) -> String {
+        let steps: Vec<Value> = cfg
+            .steps
+            .iter()
+            .map(|s| json!({"op": s.op, "params": s.params}))
+            .collect();
+        json!({
+            "steps": steps,
+            "reference": self.reference.as_ref().map(|(k, _)| k.clone()),
+            "seed": cfg.seed,
+            "panel": f.source_key,
+            "prompt": p.prompt,
+            "size": [f.width, f.height],
+        })
+        .to_string()
+    }
+
+    fn chain_title(&self, cfg: &BoardConfig) -> String {
+        let ops = self.sh.operations.lock();
+        let t: Vec<String> = cfg
+            .steps
+            .iter()
+            .map(|s| {
+                ops.iter()
+                    .find(|o| o.id == s.op)
+                    .map(|o| o.title.clone())
+                    .unwrap_or_else(|| s.op.clone())
+            })
+            .collect();
+        t.join(" → ")
+    }
+
+    /// Sets what each slot shows: the processed panel if there is one for the current
+    /// settings, else the last result for the same picture (while the new one is being made),
+    /// else the panel unprocessed.
+    fn publish(&mut self, cfg: &BoardConfig, fitted: &[Option<Fitted>], keys: &[Option<String>]) {
+        let board = (cfg.width, cfg.height, cfg.bg);
+        let mut changed = false;
+        self.slots.resize_with(fitted.len(), || None);
+        self.slots.truncate(fitted.len());
+        let mut shown = self.sh.shown.lock().clone();
+        shown.resize(fitted.len(), None);
+        for (i, f) in fitted.iter().enumerate() {
+            let Some(f) = f else {
+                if self.slots[i].is_some() || shown[i].is_some() {
+                    self.slots[i] = None;
+                    shown[i] = None;
+                    changed = true;
+                }
+                continue;
+            };
+            let key = keys[i].clone().unwrap_or_default();
+            let result = match self.results.get(&key) {
+                Some(Ok(px)) => Some(px.clone()),
+                _ => None,
+            };
+            let old = self.slots[i].as_ref();
+            let keep_old = result.is_none()
+                && old.is_some_and(|s| {
+                    s.source_key == f.source_key
+                        && !s.result_key.is_empty()
+                        && (s.width, s.height) == (f.width, f.height)
+                });
+            let (result_key, px) = match (result, keep_old) {
+                (Some(px), _) => (key.clone(), px),
+                (None, true) => match old {
+                    Some(s) => (s.result_key.clone(), s.fitted.clone()),
+                    None => (String::new(), f.rgba.clone()),
+                },
+                (None, false) => (String::new(), f.rgba.clone()),
+            };
+            let same = old.is_some_and(|s| {
+                s.source_key == f.source_key
+                    && s.result_key == result_key
+                    && s.board == board
+                    && (s.width, s.height) == (f.width, f.height)
+            });
+            if same && shown[i].is_some() {
+                continue;
+            }
+            let rgba = animatic::compose(&px, f.width, f.height, cfg.width, cfg.height, cfg.bg);
+            shown[i] = Some(Shown {
+                id: self.next_id,
+                width: cfg.width,
+                height: cfg.height,
+                rgba: Arc::new(rgba),
+            });
+            self.next_id += 1;
+            self.slots[i] = Some(Slot {
+                source_key: f.source_key.clone(),
+                result_key,
+                fitted: px,
+                width: f.width,
+                height: f.height,
+                board,
+            });
+            changed = true;
+        }
+        if changed || self.sh.shown.lock().len() != shown.len() {
+            *self.sh.shown.lock() = shown;
+        }
+    }
+
+    fn ensure_client(&mut self, cfg: &BoardConfig) -> bool {
+        if self.client.is_some() {
+            return true;
+        }
+        if Instant::now() < self.next_try {
+            return false;
+        }
+        let r = match &cfg.daemon {
+            Some(d) => Client::connect_or_start(&cfg.socket, d, None, Duration::from_secs(10)),
+            None => Client::connect(&cfg.socket),
+        };
+        match r.and_then(|mut c| c.operations().map(|o| (c, o))) {
+            Ok((c, ops)) => {
+                *self.sh.operations.lock() = ops.operations;
+                self.sh.connected.store(true, Ordering::Release);
+                if !self.daemon_note.is_empty() {
+                    crate::log_info(&format!(
+                        "[easel] storyboard '{}': the Easel daemon answers at {}",
+                        cfg.name,
+                        cfg.socket.display()
+                    ));
+                }
+                self.daemon_note.clear();
+                self.client = Some(c);
+                true
+            }
+            Err(e) => {
+                self.drop_client(cfg, &e);
+                false
+            }
+        }
+    }
+
+    fn drop_client(&mut self, cfg: &BoardConfig, e: &ClientError) {
+        self.client = None;
+        self.sh.connected.store(false, Ordering::Release);
+        self.next_try = Instant::now() + RETRY;
+        if self.daemon_note.is_empty() {
+            crate::log_warn(&format!(
+                "[easel] storyboard '{}': {e}. The panels are shown unprocessed until the daemon \
+                 answers; retrying every {} s.",
+                cfg.name,
+                RETRY.as_secs()
+            ));
+        }
+        self.daemon_note = format!(
+            "Daemon: {e}. The panels are shown unprocessed; retrying every {} s.",
+            RETRY.as_secs()
+        );
+    }
+
+    /// Runs one panel through the chain; the result at the panel's fitted size.
+    fn process(
+        &mut self,
+        cfg: &BoardConfig,
+        p: &PanelSpec,
+        f: &Fitted,
+    ) -> Result<Vec<u8>, ClientError> {
+        let ops = self.sh.operations.lock().clone();
+        let reference = self.reference.as_ref().map(|(_, r)| r.clone());
+        let Some(client) = self.client.as_mut() else {
+            return Err(ClientError::Protocol("not connected".into()));
+        };
+        let mut img = OwnedImage {
+            width: f.width,
+            height: f.height,
+            format: PixelFormat::Rgba8,
+            data: f.rgba.as_ref().clone(),
+        };
+        let refs = match &reference {
+            Some(r) => vec![SharedInput::new(r)?],
+            None => Vec::new(),
+        };
+        for (n, step) in cfg.steps.iter().enumerate() {
+            let fail = |m: String| ClientError::Daemon {
+                code: easel_protocol::Code::InvalidParams,
+                fault: easel_protocol::Fault::Caller,
+                message: m,
+            };
+            let Some(info) = ops.iter().find(|o| o.id == step.op) else {
+                return Err(fail(format!(
+                    "step {}: the daemon has no operation '{}'",
+                    n + 1,
+                    step.op
+                )));
+            };
+            if info.mask == MaskUse::Required {
+                return Err(fail(format!(
+                    "step {} ({}) needs a selection mask, which storyboard panels do not have",
+                    n + 1,
+                    info.title
+                )));
+            }
+            let mut params = step.params.clone();
+            // Only what this operation declares (settings of an earlier choice may linger).
+            params.retain(|k, _| info.params.iter().any(|p| p.name == *k));
+            for param in &info.params {
+                match &param.kind {
+                    ParamKind::Text { .. } if param.name == "prompt" && !p.prompt.is_empty() => {
+                        params.insert("prompt".into(), json!(p.prompt));
+                    }
+                    ParamKind::Seed { .. } if cfg.seed != 0 => {
+                        params.insert(param.name.clone(), json!(cfg.seed));
+                    }
+                    _ => {}
+                }
+            }
+            let mut use_refs: Vec<&SharedInput> = Vec::new();
+            if info.max_references > 0 {
+                use_refs.extend(refs.iter().take(info.max_references as usize));
+            }
+            if (use_refs.len() as u32) < info.min_references {
+                return Err(fail(format!(
+                    "step {} ({}) needs a reference look image",
+                    n + 1,
+                    info.title
+                )));
+            }
+            let input = SharedInput::new(&img)?;
+            let o = SubmitOptions {
+                params,
+                priority: Priority::Batch,
+                result_format: Some(PixelFormat::Rgba8),
+                name: Some(format!("storyboard {}", cfg.name)),
+                ..Default::default()
+            };
+            let job = client.submit_with(&step.op, &input, None, &use_refs, o)?;
+            let r = client.wait(job, |_, _| {}).map_err(|e| match e {
+                ClientError::Daemon {
+                    code,
+                    fault,
+                    message,
+                } => ClientError::Daemon {
+                    code,
+                    fault,
+                    message: format!("{} failed: {message}", info.title),
+                },
+                other => other,
+            })?;
+            let out = if r.image.format == PixelFormat::Rgba8 {
+                r.image
+            } else {
+                easel_imaging::convert(&r.image.view(), PixelFormat::Rgba8)
+            };
+            img = place(&img, &out, r.x, r.y);
+        }
+        Ok(img.data)
+    }
+
+    /// Writes the numbered PNGs and the timeline once every panel is processed; true when the
+    /// request is settled (done or failed for good), false while it waits.
+    fn try_export(
+        &mut self,
+        cfg: &BoardConfig,
+        keys: &[Option<String>],
+        fitted: &[Option<Fitted>],
+        all_tried: bool,
+    ) -> bool {
+        if cfg.export_dir.trim().is_empty() {
+            self.export_note = "Export: choose an export folder first.".into();
+            return true;
+        }
+        if cfg.panels.is_empty() {
+            self.export_note = "Export: the storyboard has no panels.".into();
+            return true;
+        }
+        if let Some(i) = fitted.iter().position(|f| f.is_none()) {
+            self.export_note = format!("Export failed: panel {} cannot be read.", i + 1);
+            return true;
+        }
+        let with_steps = !cfg.steps.is_empty();
+        if with_steps && !all_tried {
+            let done = keys
+                .iter()
+                .flatten()
+                .filter(|k| self.results.contains_key(*k))
+                .count();
+            self.export_note = format!(
+                "Export waiting: {done} of {} panels processed.",
+                cfg.panels.len()
+            );
+            return false;
+        }
+        if with_steps {
+            if let Some(i) = keys
+                .iter()
+                .position(|k| !matches!(k.as_ref().and_then(|k| self.results.get(k)), Some(Ok(_))))
+            {
+                self.export_note = format!("Export failed: panel {} was not processed.", i + 1);
+                return true;
+            }
+        }
+        match self.export(cfg, keys, fitted) {
+            Ok(dir) => {
+                self.export_note = format!(
+                    "Exported {} panels (panel_0001.png …) and {OTIO_FILE} to {}",
+                    cfg.panels.len(),
+                    dir.display()
+                );
+                crate::log_info(&format!(
+                    "[easel] storyboard '{}': {}",
+                    cfg.name, self.export_note
+                ));
+            }
+            Err(e) => {
+                self.export_note = format!("Export failed: {e}");
+                crate::log_warn(&format!(
+                    "[easel] storyboard '{}': {}",
+                    cfg.name, self.export_note
+                ));
+            }
+        }
+        true
+    }
+
+    fn export(
+        &self,
+        cfg: &BoardConfig,
+        keys: &[Option<String>],
+        fitted: &[Option<Fitted>],
+    ) -> Result<PathBuf, String> {
+        let dir = PathBuf::from(cfg.export_dir.trim());
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
+        let dir = dir
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut files = Vec::new();
+        for (i, f) in fitted.iter().enumerate() {
+            let f = f
+                .as_ref()
+                .ok_or_else(|| format!("panel {} cannot be read", i + 1))?;
+            let px = match keys[i].as_ref().and_then(|k| self.results.get(k)) {
+                Some(Ok(px)) => px.clone(),
+                _ => f.rgba.clone(),
+            };
+            let board = animatic::compose(&px, f.width, f.height, cfg.width, cfg.height, cfg.bg);
+            let img = OwnedImage {
+                width: cfg.width,
+                height: cfg.height,
+                format: PixelFormat::Rgba8,
+                data: board,
+            };
+            let path = dir.join(format!("panel_{:04}.png", i + 1));
+            let tmp = dir.join(format!(".panel_{:04}.png.tmp", i + 1));
+            easel_imaging::encode_png(&img, &tmp)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            std::fs::rename(&tmp, &path)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            files.push(path);
+        }
+        // A numbered sequence with stale extras from a longer board would mislead importers.
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let n = name
+                    .strip_prefix("panel_")
+                    .and_then(|s| s.strip_suffix(".png"))
+                    .filter(|s| s.len() == 4)
+                    .and_then(|s| s.parse::<usize>().ok());
+                if n.is_some_and(|n| n > files.len()) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        let fps = if cfg.fps.is_finite() && cfg.fps > 0.0 {
+            cfg.fps
+        } else {
+            30.0
+        };
+        let frames = |s: f64| ((s * fps).round() as u64).max(1);
+        let panels: Vec<ExportedPanel<'_>> = files
+            .iter()
+            .zip(&cfg.panels)
+            .enumerate()
+            .map(|(i, (file, p))| ExportedPanel {
+                file,
+                frames: frames(cfg.timing.durations.get(i).copied().unwrap_or(1.0)),
+                name: format!("Panel {}", i + 1),
+                prompt: &p.prompt,
+            })
+            .collect();
+        let transition_frames = if cfg.timing.transition == Transition::Crossfade {
+            frames(cfg.timing.transition_s)
+        } else {
+            0
+        };
+        let timeline = animatic::otio_timeline(
+            &cfg.name,
+            &panels,
+            fps,
+            cfg.timing.transition,
+            transition_frames,
+        );
+        let text = serde_json::to_string_pretty(&timeline).map_err(|e| e.to_string())?;
+        let path = dir.join(OTIO_FILE);
+        let tmp = dir.join(format!(".{OTIO_FILE}.tmp"));
+        std::fs::write(&tmp, text + "\n")
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(dir)
+    }
+
+    fn save_grab(&mut self, cfg: &BoardConfig, g: Result<Grab, String>) {
+        let g = match g {
+            Ok(g) => g,
+            Err(e) => {
+                self.export_note = format!("Could not grab a frame: {e}");
+                return;
+            }
+        };
+        let stamp = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let path = cfg.grab_dir.join(format!("grab-{stamp}.png"));
+        let img = OwnedImage {
+            width: g.width,
+            height: g.height,
+            format: PixelFormat::Rgba8,
+            data: g.rgba,
+        };
+        let r = std::fs::create_dir_all(&cfg.grab_dir)
+            .map_err(|e| e.to_string())
+            .and_then(|_| easel_imaging::encode_png(&img, &path).map_err(|e| e.to_string()));
+        match r {
+            Ok(()) => {
+                self.export_note = format!("Grabbed a frame as a new panel: {}", path.display());
+                (self.sh.notify)(Notice::AddPanel(path.to_string_lossy().into_owned()));
+            }
+            Err(e) => {
+                self.export_note = format!(
+                    "Could not save the grabbed frame to {}: {e}",
+                    path.display()
+                );
+            }
+        }
+    }
+
+    fn post_status(&mut self, cfg: &BoardConfig, errors: &[String]) {
+        let mut lines = Vec::new();
+        if !self.daemon_note.is_empty() {
+            lines.push(self.daemon_note.clone());
+        } else if self.client.is_some() {
+            lines.push(format!("Daemon: connected ({}).", cfg.socket.display()));
+        }
+        if !self.activity.is_empty() {
+            lines.push(self.activity.clone());
+        }
+        lines.extend(errors.iter().cloned());
+        if !self.export_note.is_empty() {
+            lines.push(self.export_note.clone());
+        }
+        let status = lines.join("\n");
+        if status != self.last_status {
+            self.last_status = status.clone();
+            *self.sh.status.lock() = status.clone();
+            (self.sh.notify)(Notice::Status(status));
+        }
+    }
+}
+
+/// The result of one step placed into an image of the input's size: as it is when it has the
+/// input's size (or another size at the origin: a scaling operation, resized back), else over
+/// a copy of the input at its offset.
+fn place(input: &OwnedImage, out: &OwnedImage, x: u64, y: u64) -> OwnedImage {
+    let (w, h) = (input.width, input.height);
+    if (out.width, out.height) == (w, h) && (x, y) == (0, 0) {
+        return out.clone();
+    }
+    if (x, y) == (0, 0) && out.width >= w && out.height >= h {
+        return OwnedImage {
+            width: w,
+            height: h,
+            format: PixelFormat::Rgba8,
+            data: animatic::resize_rgba8(&out.data, out.width, out.height, w, h),
+        };
+    }
+    let mut img = input.clone();
+    for oy in 0..out.height as u64 {
+        let ty = y + oy;
+        if ty >= h as u64 {
+            break;
+        }
+        for ox in 0..out.width as u64 {
+            let tx = x + ox;
+            if tx >= w as u64 {
+                break;
+            }
+            let s = ((oy * out.width as u64 + ox) * 4) as usize;
+            let d = ((ty * w as u64 + tx) * 4) as usize;
+            img.data[d..d + 4].copy_from_slice(&out.data[s..s + 4]);
+        }
+    }
+    img
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placing_results() {
+        let input = OwnedImage {
+            width: 2,
+            height: 2,
+            format: PixelFormat::Rgba8,
+            data: vec![1; 16],
+        };
+        let patch = OwnedImage {
+            width: 1,
+            height: 1,
+            format: PixelFormat::Rgba8,
+            data: vec![9; 4],
+        };
+        let r = place(&input, &patch, 1, 1);
+        assert_eq!(&r.data[12..16], &[9, 9, 9, 9]);
+        assert_eq!(&r.data[0..4], &[1, 1, 1, 1]);
+        let big = OwnedImage {
+            width: 4,
+            height: 4,
+            format: PixelFormat::Rgba8,
+            data: vec![7; 64],
+        };
+        let r = place(&input, &big, 0, 0);
+        assert_eq!((r.width, r.height), (2, 2));
+        assert_eq!(r.data, vec![7; 16]);
+    }
+}
