@@ -13,8 +13,10 @@ operations are timed round robin so background load falls on all of them.
   cached in a folder made here and filled by one untimed start, no CPU arena, heap trimmed
   2 s after the last job).
 
-Also reported: the time from starting easeld to its socket, and whether the first job's
-progress said "loading model ...". The photo is girl-1.jpg (600×399).
+The first job is submitted once the daemon says it is ready (`status` reports no worker
+warming: the readiness `easel status --wait-ready` waits for); with nothing to warm that is at
+once. Also reported: the time from starting easeld to its socket and to ready, and whether the
+first job's progress said "loading model ...". The photo is girl-1.jpg (600×399).
 
     .venv/bin/python benches/first_job.py [--runs 3]
 """
@@ -128,29 +130,35 @@ def main() -> int:
     for run in range(args.runs):
         for label, op, params in CASES:
             for mode in ("before", "after"):
+                t_start = time.perf_counter()
                 proc, sock, up = start_daemon(args.easeld, tmp, mode, cache, args.threads)
                 try:
                     c = Client.connect(sock, autostart=False)
+                    while c.status().get("warming", 0) > 0:
+                        time.sleep(0.01)
+                    ready = time.perf_counter() - t_start
                     first, msgs = one_job(c, op, params, img)
                     warm = statistics.median(one_job(c, op, params, img)[0] for _ in range(3))
                     c.close()
                 finally:
                     stop(proc)
                 r = res.setdefault((label, mode), {"first": [], "warm": [], "up": [],
-                                                   "loading": False})
+                                                   "ready": [], "loading": False})
+                r["ready"].append(ready)
                 r["first"].append(first)
                 r["warm"].append(warm)
                 r["up"].append(up)
                 r["loading"] |= any(m.startswith("loading model") for m in msgs)
     print(f"{args.runs} runs, load average {os.getloadavg()[0]:.1f}\n")
-    print("| model | mode | socket after ms | first job ms | warm job ms | first / warm "
-          "(median, min–max) | 'loading model' shown |")
-    print("|---|---|---:|---:|---:|---:|---|")
+    print("| model | mode | socket after ms | ready after ms | first job ms | warm job ms | "
+          "first / warm (median, min–max) | 'loading model' shown |")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
     for label, _, _ in CASES:
         for mode in ("before", "after"):
             r = res[(label, mode)]
             ratios = [f / w for f, w in zip(r["first"], r["warm"])]
             print(f"| {label} | {mode} | {statistics.median(r['up']) * 1000:.0f} | "
+                  f"{statistics.median(r['ready']) * 1000:.0f} | "
                   f"{statistics.median(r['first']) * 1000:.0f} | "
                   f"{statistics.median(r['warm']) * 1000:.0f} | "
                   f"**{statistics.median(ratios):.2f}×** ({min(ratios):.2f}–{max(ratios):.2f}) | "

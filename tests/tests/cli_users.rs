@@ -123,6 +123,17 @@ fn json_output_for_scripts() {
         .any(|o| o["id"] == "invert"));
     let (_, stdout, _) = env.easel(&refs(&on(&d, &["--json", "status"])));
     assert_eq!(parse(&stdout)["queued"], 0);
+    // The daemon warms the default models at start; --wait-ready returns once they are in.
+    let (code, stdout, _) = env.easel(&refs(&on(&d, &["--json", "status", "--wait-ready", "60"])));
+    assert_eq!(code, 0, "{stdout}");
+    let status = parse(&stdout);
+    assert_eq!(
+        (&status["ready"], &status["warming"]),
+        (&Value::Bool(true), &Value::from(0))
+    );
+    let (code, _, stderr) = env.easel(&refs(&on(&d, &["status", "--wait-ready=-1"])));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--wait-ready"), "{stderr}");
     let (_, stdout, _) = env.easel(&refs(&on(&d, &["--json", "models", "list"])));
     let models = parse(&stdout);
     let u2 = models

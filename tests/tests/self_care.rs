@@ -164,3 +164,54 @@ fn concurrent_starters_start_one_daemon() {
     let mut c = Client::connect(&socket).unwrap();
     c.shutdown().unwrap();
 }
+
+/// The messages of one remove-background job's progress.
+fn progress_of_first_job(daemon: &Daemon) -> Vec<String> {
+    let mut c = daemon.client();
+    let img = shared(&load_photo("car-1.jpg"));
+    let job = c
+        .submit(
+            "remove-background",
+            &img,
+            None,
+            &[],
+            serde_json::json!({"params": {"model": "u2netp"}}),
+        )
+        .unwrap();
+    let mut messages = Vec::new();
+    c.wait(job, |_, m| messages.push(m.to_string())).unwrap();
+    messages
+}
+
+#[test]
+fn a_daemon_says_when_its_warm_models_are_loaded() {
+    // Warming u2netp: once the daemon says it is ready, the first job loads nothing.
+    let warm = Daemon::start(Options {
+        extra: "warm_models = [\"u2netp\"]".into(),
+        ..Options::default()
+    });
+    let mut c = warm.client();
+    assert!(
+        c.wait_ready(Duration::from_secs(60)).unwrap(),
+        "never ready"
+    );
+    assert_eq!(c.daemon_status().unwrap().warming, 0);
+    assert!(warm.log().contains("warmed: u2netp"), "{}", warm.log());
+    let messages = progress_of_first_job(&warm);
+    assert!(
+        !messages.iter().any(|m| m.starts_with("loading model")),
+        "a warmed model was loaded again: {messages:?}"
+    );
+    // Warming nothing: ready at once, and the first job shows the model loading.
+    let cold = Daemon::start(Options {
+        extra: "warm_models = []".into(),
+        ..Options::default()
+    });
+    let mut c = cold.client();
+    assert!(c.wait_ready(Duration::from_secs(10)).unwrap());
+    let messages = progress_of_first_job(&cold);
+    assert!(
+        messages.iter().any(|m| m == "loading model u2netp"),
+        "no loading message: {messages:?}"
+    );
+}

@@ -48,8 +48,13 @@ enum Command {
     Run(run::RunArgs),
     /// Run the daemon in the foreground.
     Serve,
-    /// Show the daemon's queue.
-    Status,
+    /// Show the daemon's queue, and whether it is still warming models.
+    Status {
+        /// Wait (at most this many seconds) until the daemon has warmed the models its
+        /// configuration names (`warm_models`); exits 3 if it is not ready by then.
+        #[arg(long, value_name = "SECONDS")]
+        wait_ready: Option<f64>,
+    },
     /// Stop the daemon.
     Stop,
     /// The model store: list, info, fetch, add, remove, verify, path.
@@ -150,17 +155,45 @@ fn run(cli: &Cli) -> Result<(), CliError> {
                 Err(CliError::Unavailable(format!("easeld exited: {status}")))
             }
         }
-        Command::Status => {
+        Command::Status { wait_ready } => {
             let socket = socket(cli);
             let mut c = Client::connect(&socket).map_err(CliError::from_client)?;
-            let (queued, running, path) = c.status().map_err(CliError::from_client)?;
+            let ready = match *wait_ready {
+                Some(s) if s.is_finite() && s >= 0.0 => c
+                    .wait_ready(Duration::from_secs_f64(s))
+                    .map_err(CliError::from_client)?,
+                Some(s) => {
+                    return Err(CliError::Usage(format!(
+                        "--wait-ready takes seconds (a number from 0), not {s}"
+                    )))
+                }
+                None => true,
+            };
+            let s = c.daemon_status().map_err(CliError::from_client)?;
+            if !ready {
+                return Err(CliError::Unavailable(format!(
+                    "the daemon on {} is still warming models in {} worker(s) after {} s",
+                    s.socket,
+                    s.warming,
+                    wait_ready.unwrap_or_default()
+                )));
+            }
             if cli.json {
                 println!(
                     "{}",
-                    json!({"socket": path, "running": running, "queued": queued})
+                    json!({"socket": s.socket, "running": s.running, "queued": s.queued,
+                           "warming": s.warming, "ready": s.warming == 0})
                 );
             } else {
-                println!("daemon on {path}: {running} running, {queued} queued");
+                let warm = if s.warming == 0 {
+                    "ready".to_string()
+                } else {
+                    format!("warming models in {} worker(s)", s.warming)
+                };
+                println!(
+                    "daemon on {}: {} running, {} queued, {warm}",
+                    s.socket, s.running, s.queued
+                );
             }
             Ok(())
         }

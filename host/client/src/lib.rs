@@ -184,6 +184,16 @@ pub struct JobResult {
     pub message: ResultMsg,
 }
 
+/// The daemon's answer to `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonStatus {
+    pub queued: usize,
+    pub running: usize,
+    pub socket: String,
+    /// Workers still loading the models the configuration warms at start; 0 when ready.
+    pub warming: usize,
+}
+
 /// The daemon's answer to `list_operations`.
 #[derive(Debug, Clone)]
 pub struct Operations {
@@ -417,14 +427,41 @@ impl Client {
 
     /// `(queued, running, socket)`.
     pub fn status(&mut self) -> Result<(usize, usize, String), ClientError> {
+        let s = self.daemon_status()?;
+        Ok((s.queued, s.running, s.socket))
+    }
+
+    /// The daemon's queue, its socket, and whether it is still warming models.
+    pub fn daemon_status(&mut self) -> Result<DaemonStatus, ClientError> {
         match self.request(|id| Request::Status { id }, &[], &[])?.msg {
             ServerMessage::Status {
                 queued,
                 running,
                 socket,
+                warming,
                 ..
-            } => Ok((queued, running, socket)),
+            } => Ok(DaemonStatus {
+                queued,
+                running,
+                socket,
+                warming,
+            }),
             other => Err(unexpected("status", &other)),
+        }
+    }
+
+    /// Waits until no worker is warming models any more (the daemon is ready for a first job
+    /// at full speed), at most `timeout`; returns whether it became ready.
+    pub fn wait_ready(&mut self, timeout: Duration) -> Result<bool, ClientError> {
+        let until = Instant::now() + timeout;
+        loop {
+            if self.daemon_status()?.warming == 0 {
+                return Ok(true);
+            }
+            if Instant::now() >= until {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

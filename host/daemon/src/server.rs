@@ -46,6 +46,8 @@ pub struct Daemon {
     shutting_down: AtomicBool,
     /// Connections being served, for the idle exit.
     connections: AtomicUsize,
+    /// Workers still warming their models (see `Spawner::warming`).
+    warming: Arc<AtomicUsize>,
 }
 
 /// Checks that `dir` is this user's folder and nobody else can write in it (so nobody else can
@@ -243,6 +245,7 @@ pub fn run_daemon(config: Config) -> Result<(), StartError> {
         streams: Mutex::new(HashMap::new()),
         shutting_down: AtomicBool::new(false),
         connections: AtomicUsize::new(0),
+        warming: spawner.warming.clone(),
     });
     if daemon.config.exit_when_idle_s > 0 {
         let d = daemon.clone();

@@ -451,6 +451,10 @@ pub enum ServerMessage {
         queued: usize,
         running: usize,
         socket: String,
+        /// Workers still loading the models the configuration warms at start (`warm_models`);
+        /// 0 once the daemon is ready. Absent from older daemons.
+        #[serde(default)]
+        warming: usize,
     },
     Echo {
         reply_to: Option<u64>,

@@ -97,6 +97,9 @@ pub enum FromWorker {
         kind: FailureKind,
         message: String,
     },
+    /// The worker finished loading the models it was asked to warm at start (sent once, after
+    /// `Loaded`, also when there was nothing to warm); `models` are the ones now resident.
+    Warmed { models: Vec<String> },
 }
 
 #[cfg(test)]

@@ -166,8 +166,8 @@ pub fn worker_main_warm(
     }
     // Set when the first job comes: warming then loads, but runs nothing more.
     let busy = Arc::new(AtomicBool::new(false));
-    if let Ok(store) = &store {
-        let mut wanted: Vec<String> = Vec::new();
+    let mut wanted: Vec<String> = Vec::new();
+    if store.is_ok() {
         for d in &descriptors {
             for m in d.models.iter() {
                 let m = m.to_string();
@@ -176,15 +176,24 @@ pub fn worker_main_warm(
                 }
             }
         }
-        if !wanted.is_empty() {
-            let (store, busy) = (store.clone(), busy.clone());
+    }
+    // The daemon counts this worker as warming until it hears `Warmed` (its readiness).
+    match (&store, wanted.is_empty()) {
+        (Ok(store), false) => {
+            let (store, busy, out) = (store.clone(), busy.clone(), out.clone());
             std::thread::spawn(move || {
+                let mut models = Vec::new();
                 for id in wanted {
-                    if let Err(e) = store.warm(&id, &busy) {
-                        log::info!("worker: model `{id}` not warmed: {e}");
+                    match store.warm(&id, &busy) {
+                        Ok(()) => models.push(id),
+                        Err(e) => log::info!("worker: model `{id}` not warmed: {e}"),
                     }
                 }
+                tell(&out, &FromWorker::Warmed { models }, &[]);
             });
+        }
+        _ => {
+            tell(&out, &FromWorker::Warmed { models: Vec::new() }, &[]);
         }
     }
     // Models come back out of memory when nobody has used them for a while.

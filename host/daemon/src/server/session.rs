@@ -191,6 +191,7 @@ impl Daemon {
                     queued,
                     running,
                     socket: self.socket.display().to_string(),
+                    warming: self.warming.load(Ordering::SeqCst),
                 });
             }
             Request::Echo { image, .. } => match self.echo(&image, &frame) {

@@ -19,7 +19,10 @@ use std::{
     },
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::mpsc,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        mpsc, Arc,
+    },
     time::{Duration, Instant},
 };
 
@@ -40,6 +43,8 @@ pub struct Spawner {
     /// Each worker's CPU budget (`EASEL_THREADS`): ONNX Runtime's threads and the plugins'
     /// own pools stay within it.
     pub threads: usize,
+    /// Workers started but not yet done warming their models (the daemon's readiness).
+    pub warming: Arc<AtomicUsize>,
 }
 
 impl Spawner {
@@ -90,6 +95,7 @@ impl Spawner {
             exe,
             args,
             threads: config.worker_thread_budget(),
+            warming: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -115,16 +121,29 @@ impl Spawner {
         drop(theirs);
         let reader = ours.try_clone()?;
         let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || loop {
-            match read_frame(&reader, WORKER_LIMITS) {
-                Ok(f) => {
-                    if tx.send(Some(f)).is_err() {
+        // Warming until the worker says so or ends; `Warmed` is the reader's, not a job's.
+        let warming = Warming::start(&self.warming);
+        std::thread::spawn(move || {
+            let mut warming = Some(warming);
+            loop {
+                match read_frame(&reader, WORKER_LIMITS) {
+                    Ok(f) => {
+                        if let Ok(FromWorker::Warmed { models }) = f.parse::<FromWorker>() {
+                            if !models.is_empty() {
+                                log::info!("warmed: {}", models.join(", "));
+                            }
+                            warming = None;
+                            continue;
+                        }
+                        if tx.send(Some(f)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => {
+                        drop(warming.take());
+                        let _ = tx.send(None);
                         return;
                     }
-                }
-                Err(_) => {
-                    let _ = tx.send(None);
-                    return;
                 }
             }
         });
@@ -134,6 +153,22 @@ impl Spawner {
             sock: ours,
             rx,
         })
+    }
+}
+
+/// One worker counted in [`Spawner::warming`] until this is dropped.
+struct Warming(Arc<AtomicUsize>);
+
+impl Warming {
+    fn start(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Warming(count.clone())
+    }
+}
+
+impl Drop for Warming {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
