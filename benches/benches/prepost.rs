@@ -5,7 +5,8 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use easel_benches::{load_photo, subject_mask, tiled_rgba8, UHD};
 use easel_imaging::{self as imaging, ImageView, MaskModifiers, OwnedImage, PixelFormat, Rect};
-use easel_plugin_remove_background::{foreground, resize, segmodel::SegModel};
+use easel_pixels::{resize_packed, Filter};
+use easel_plugin_remove_background::{foreground, segmodel::SegModel};
 use easel_sdk::{ImageBuf, PixelFormat as SdkFormat, Tensor};
 use std::hint::black_box;
 use std::time::Duration;
@@ -202,7 +203,7 @@ fn remove_background_steps(c: &mut Criterion) {
                 |b| {
                     b.iter(|| {
                         let m = model.mask_from_output(&out).expect("valid output");
-                        black_box(resize::resize_bilinear(&m, mw, mh, 1, w, h))
+                        black_box(resize_packed(&m, (mw, mh), 1, (w, h), Filter::Bilinear))
                     })
                 },
             );

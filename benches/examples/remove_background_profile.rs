@@ -13,7 +13,8 @@ use easel_benches::{models_dir, photo_path};
 use easel_imaging::PixelFormat;
 use easel_imaging::{self as imaging, DecodeLimits, OwnedImage};
 use easel_models::{ModelStore, ModelStoreConfig};
-use easel_plugin_remove_background::{foreground, resize, segmodel::SegModel};
+use easel_pixels::{resize_packed, Filter};
+use easel_plugin_remove_background::{foreground, segmodel::SegModel};
 use easel_sdk::{ImageBuf, PixelFormat as SdkFormat};
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -103,7 +104,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t = now();
         let small = model.mask_from_output(&outputs[0])?;
         let (mw, mh) = model.input_size();
-        let mut mask = resize::resize_bilinear(&small, mw, mh, 1, w, h);
+        let mut mask = resize_packed(&small, (mw, mh), 1, (w, h), Filter::Bilinear);
         for m in &mut mask {
             *m = match *m {
                 v if v >= 1.0 - 1e-5 => 1.0,

@@ -356,7 +356,8 @@ mod tests {
             let path = dir.path().join(name);
             assert_eq!(FileFormat::from_path(&path), Some(format));
             encode_file(&img, &path, format, Some(&icc)).unwrap();
-            let (back, profile) = decode_file_with_profile(&path, &DecodeLimits::default()).unwrap();
+            let (back, profile) =
+                decode_file_with_profile(&path, &DecodeLimits::default()).unwrap();
             assert_eq!((back.width, back.height), (16, 8), "{name}");
             let max_diff = back
                 .data

@@ -6,6 +6,7 @@ use super::convert::{coverage, Sample};
 use super::distance::column_distances;
 use super::{ImagingError, Mask, MaskModifiers, OwnedImage, Rect};
 use crate::{ImageView, PixelFormat};
+use easel_pixels::{interpolate, Filter, Plane};
 
 /// Coverage at or above this is "inside" for grow/shrink (where GIMP draws its marching ants).
 const INSIDE: f32 = 0.5;
@@ -294,36 +295,15 @@ fn blend<S: Sample, const C: usize>(orig: &[u8], res: &[u8], mask: &[f32], out: 
     }
 }
 
-/// Resamples a mask to `width` x `height` bilinearly, pixel centres aligned (the same size gives
-/// the same mask). Meant for modest scale factors; it does not area-average when shrinking.
+/// Resamples a mask to `width` x `height` by bilinear interpolation, pixel centres aligned (the
+/// same size gives the same mask): [`easel_pixels::interpolate`] with [`Filter::Bilinear`]. Meant
+/// for modest scale factors; it does not area-average when shrinking.
 pub fn resize_mask_bilinear(mask: &Mask, width: u32, height: u32) -> Mask {
     let (sw, sh) = (mask.width as usize, mask.height as usize);
-    let (dw, dh) = (width as usize, height as usize);
-    if sw == 0 || sh == 0 || mask.data.len() != sw * sh {
+    let Ok(plane) = Plane::packed(&mask.data, (sw, sh), 1) else {
         return Mask::filled(width, height, 0.0);
-    }
-    let taps = |dst: usize, src: usize| -> Vec<(usize, usize, f32)> {
-        let scale = src as f64 / dst as f64;
-        (0..dst)
-            .map(|i| {
-                let s = ((i as f64 + 0.5) * scale - 0.5).clamp(0.0, (src - 1) as f64);
-                let i0 = s.floor() as usize;
-                let i1 = (i0 + 1).min(src - 1);
-                (i0, i1, (s - i0 as f64) as f32)
-            })
-            .collect()
     };
-    let xs = taps(dw, sw);
-    let ys = taps(dh, sh);
-    let mut data = Vec::with_capacity(dw * dh);
-    for &(y0, y1, fy) in &ys {
-        let (r0, r1) = (&mask.data[y0 * sw..][..sw], &mask.data[y1 * sw..][..sw]);
-        data.extend(xs.iter().map(|&(x0, x1, fx)| {
-            let top = r0[x0] + (r0[x1] - r0[x0]) * fx;
-            let bottom = r1[x0] + (r1[x1] - r1[x0]) * fx;
-            top + (bottom - top) * fy
-        }));
-    }
+    let data = interpolate(plane, (width as usize, height as usize), Filter::Bilinear);
     Mask {
         width,
         height,

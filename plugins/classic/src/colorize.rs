@@ -431,7 +431,13 @@ mod tests {
         // coffee.png stretched to 1224×816 (1.0 MP), dots every 8 px.
         let (w0, h0, photo) = load_photo("coffee.png");
         let (w, h) = (1224, 816);
-        let rgba = crate::resize::resize(&photo, w0, h0, 4, w, h);
+        let rgba = easel_pixels::resize_packed(
+            &photo,
+            (w0, h0),
+            4,
+            (w, h),
+            easel_pixels::Filter::Bilinear,
+        );
         let mut scr = vec![0.0f32; w * h * 4];
         for y in (3..h).step_by(8) {
             for x in (5..w).step_by(8) {

@@ -1,6 +1,7 @@
 //! Classical image operations: exemplar-based (PatchMatch) object removal, scribble colorization, colour transfer
 //!
-//! Plugin `classic` provides three operations written against `easel-sdk` alone:
+//! Plugin `classic` provides three operations written against `easel-sdk` (resampling from the
+//! pure `easel-pixels`):
 //! - `remove-object` ([`ops::RemoveObject`]): multi-scale PatchMatch inpainting
 //!   ([`inpaint`]), or the `migan` model from the host's store ([`inpaint::migan`]).
 //! - `colorize-scribbles` ([`ops::ColorizeScribbles`]): Levin et al.'s colorization by
@@ -18,7 +19,6 @@ pub mod inpaint;
 pub mod match_look;
 pub mod multigrid;
 pub mod ops;
-pub mod resize;
 
 #[cfg(test)]
 mod testutil;

@@ -296,9 +296,8 @@ fn match_look_op(job: &Job<'_>, host: &Host<'_>) -> PluginResult<ImageBuf> {
     let params = job.params();
     let strength = params.float("strength")?.clamp(0.0, 1.0) as f32;
     let space_name = params.choice("space")?;
-    let space = Space::parse(space_name).ok_or_else(|| {
-        PluginError::invalid_input(format!("unknown color space '{space_name}'"))
-    })?;
+    let space = Space::parse(space_name)
+        .ok_or_else(|| PluginError::invalid_input(format!("unknown color space '{space_name}'")))?;
     if job.references.is_empty() {
         return Err(PluginError::invalid_input(
             "match-look needs at least one reference image",

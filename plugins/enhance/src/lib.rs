@@ -4,10 +4,9 @@
 //! The host runs the models (`host.run_model`); this crate does the pre- and post-processing:
 //! padding and tiling for the super-resolution models ([`upscale`], [`tiling`]), and for the
 //! fixed-size low-light models a gain map carried back to full resolution by a guided filter
-//! ([`lowlight`]). Resampling lives in [`resample`].
+//! ([`lowlight`]). Resampling, box means, padding and hole filling are `easel-pixels`'.
 
 pub mod lowlight;
-pub mod resample;
 pub mod tiling;
 pub mod upscale;
 

@@ -10,7 +10,7 @@
 //! wall keeps its own gain right up to the edge), and where the guide is flat it reduces to
 //! the plain bilinear gain map.
 
-use crate::resample::{self, Filter};
+use easel_pixels::{box_mean, resize_packed, Filter};
 use easel_sdk::prelude::*;
 use easel_sdk::PluginResult;
 
@@ -85,7 +85,7 @@ pub fn enhance_lowres(
 ) -> PluginResult<LowRes> {
     let (mw, mh) = model.input_size();
     // Triangle, stretched when shrinking: a smooth average, which is what a gain map wants.
-    let input = resample::resize(rgb, (w, h), 3, (mw, mh), Filter::Triangle);
+    let input = resize_packed(rgb, (w, h), 3, (mw, mh), Filter::Bilinear);
     let planar: Vec<f32> = (0..3)
         .flat_map(|c| input.iter().skip(c).step_by(3).copied())
         .collect();
@@ -150,46 +150,6 @@ const GUIDED_RADIUS: usize = 4;
 /// luminance (15 %) do not steer the gain.
 const GUIDED_EPS: f32 = 0.02;
 
-/// Mean over the `(2r+1)²` window clipped to the image, per channel of an interleaved image.
-pub fn box_mean(src: &[f32], (w, h): (usize, usize), c: usize, r: usize) -> Vec<f32> {
-    // Horizontal running sums, then vertical, each divided by the clipped window length.
-    let mut tmp = vec![0.0f32; src.len()];
-    for y in 0..h {
-        let row = &src[y * w * c..(y + 1) * w * c];
-        let out = &mut tmp[y * w * c..(y + 1) * w * c];
-        let mut prefix = vec![0.0f64; (w + 1) * c];
-        for x in 0..w {
-            for k in 0..c {
-                prefix[(x + 1) * c + k] = prefix[x * c + k] + f64::from(row[x * c + k]);
-            }
-        }
-        for x in 0..w {
-            let (lo, hi) = (x.saturating_sub(r), (x + r + 1).min(w));
-            for k in 0..c {
-                out[x * c + k] =
-                    ((prefix[hi * c + k] - prefix[lo * c + k]) / (hi - lo) as f64) as f32;
-            }
-        }
-    }
-    let mut dst = vec![0.0f32; src.len()];
-    let row_len = w * c;
-    let mut prefix = vec![0.0f64; (h + 1) * row_len];
-    for y in 0..h {
-        for i in 0..row_len {
-            prefix[(y + 1) * row_len + i] =
-                prefix[y * row_len + i] + f64::from(tmp[y * row_len + i]);
-        }
-    }
-    for y in 0..h {
-        let (lo, hi) = (y.saturating_sub(r), (y + r + 1).min(h));
-        for i in 0..row_len {
-            dst[y * row_len + i] =
-                ((prefix[hi * row_len + i] - prefix[lo * row_len + i]) / (hi - lo) as f64) as f32;
-        }
-    }
-    dst
-}
-
 fn log_luma(p: &[f32]) -> f32 {
     (0.2126 * p[0] + 0.7152 * p[1] + 0.0722 * p[2] + GUIDE_OFFSET).ln()
 }
@@ -238,7 +198,7 @@ pub fn apply_gain(rgb: &[f32], (w, h): (usize, usize), low: &LowRes) -> Vec<f32>
         ab.extend_from_slice(&b);
     }
     let ab = box_mean(&ab, size, 6, r);
-    let ab = resample::resize(&ab, size, 6, (w, h), Filter::Triangle);
+    let ab = resize_packed(&ab, size, 6, (w, h), Filter::Bilinear);
 
     rgb.chunks_exact(3)
         .zip(ab.chunks_exact(6))
@@ -362,16 +322,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn box_mean_of_a_constant_is_the_constant_and_clips_at_edges() {
-        let src = vec![0.25f32; 7 * 5 * 2];
-        assert!(box_mean(&src, (7, 5), 2, 3)
-            .iter()
-            .all(|v| (v - 0.25).abs() < 1e-6));
-        let ramp = [0.0f32, 1.0, 2.0, 3.0];
-        assert_eq!(box_mean(&ramp, (4, 1), 1, 1), [0.5, 1.0, 2.0, 2.5]);
-    }
-
-    #[test]
     fn a_uniform_gain_is_applied_exactly_at_full_resolution() {
         // The model doubled everything: the full-resolution image must be doubled too, with
         // its fine detail intact (a checkerboard the reduced copy cannot even represent).
@@ -383,7 +333,7 @@ mod tests {
             })
             .collect();
         let size = (16, 10);
-        let input = resample::resize(&rgb, (w, h), 3, size, Filter::Triangle);
+        let input = resize_packed(&rgb, (w, h), 3, size, Filter::Bilinear);
         let enhanced: Vec<f32> = input.iter().map(|v| 2.0 * v + GAIN_EPS).collect();
         let low = LowRes {
             size,

@@ -20,11 +20,11 @@ pub fn spans(len: usize, tile: usize, overlap: usize, multiple: usize) -> Vec<Sp
     let m = multiple.max(1);
     let round_up = |n: usize| n.div_ceil(m) * m;
     let tile = round_up(tile.max(overlap + m));
-    if len < m || (len <= tile && len % m == 0) {
+    if len < m || (len <= tile && len.is_multiple_of(m)) {
         return vec![Span { start: 0, len }];
     }
     let mut n = len.saturating_sub(overlap).div_ceil(tile - overlap).max(1);
-    if len % m != 0 {
+    if !len.is_multiple_of(m) {
         n = n.max(2);
     }
     // Long enough that n spans overlap by `overlap`, short enough to fit in the axis.

@@ -1,8 +1,8 @@
 //! `upscale-4x` and `upscale-2x`: learned super-resolution (Real-ESRGAN, Swin2SR) on RGB, with
 //! alpha resampled by bicubic interpolation, for any input size.
 
-use crate::resample::{self, Filter};
 use crate::tiling::{self, Blender};
+use easel_pixels::{fill_uncovered, halve_planar, pad_mirror_planar, resize_packed, Filter};
 use easel_sdk::prelude::*;
 use easel_sdk::PluginResult;
 
@@ -94,7 +94,7 @@ fn run_once(
     let m = model.multiple();
     let pad = |n: usize| if m > 1 { n.div_ceil(m).max(1) * m } else { n };
     let (pw, ph) = (pad(w), pad(h));
-    let input = resample::pad_mirror_planar(rgb, (w, h), 3, (pw, ph));
+    let input = pad_mirror_planar(rgb, (w, h), 3, (pw, ph));
     let tensor = Tensor::new(model.input_name(), &[1, 3, ph as i64, pw as i64], input);
     let outputs = host
         .run_model(
@@ -247,7 +247,7 @@ impl Upscale {
             .collect();
         if !opaque {
             let covered: Vec<bool> = alpha.iter().map(|&a| a > 0.0).collect();
-            resample::fill_uncovered(&mut rgb, &covered, w, h);
+            fill_uncovered(&mut rgb, &covered, w, h);
         }
         let planar: Vec<f32> = (0..3)
             .flat_map(|c| rgb.iter().skip(c).step_by(3).copied())
@@ -263,7 +263,7 @@ impl Upscale {
         let mut up = upscale_planar(host, model, &planar, (w, h), model.tile(), &progress)?;
         if model.scale() == 2 * f {
             // ×4 model for a ×2 result: the exact 2×2 area mean, no aliasing.
-            up = resample::halve_planar(&up, w * model.scale(), h * model.scale(), 3);
+            up = halve_planar(&up, w * model.scale(), h * model.scale(), 3);
         } else if model.scale() != f {
             return Err(PluginError::plugin(format!(
                 "model '{}' scales ×{}, cannot give ×{f}",
@@ -279,7 +279,7 @@ impl Upscale {
         let alpha_up = if opaque {
             vec![1.0; fw * fh]
         } else {
-            let mut a = resample::resize(&alpha, (w, h), 1, (fw, fh), Filter::CatmullRom);
+            let mut a = resize_packed(&alpha, (w, h), 1, (fw, fh), Filter::CatmullRom);
             // Weights sum to 1 only up to rounding: snap so that sure pixels stay exactly
             // opaque or transparent.
             a.iter_mut().for_each(|v| {

@@ -5,8 +5,8 @@
 mod common;
 
 use common::choice;
+use easel_pixels::{resize_packed, Filter};
 use easel_plugin_enhance::lowlight::{enhance_lowres, LowLightModel};
-use easel_plugin_enhance::resample::{self, Filter};
 use easel_plugin_enhance::FixLowLight;
 use easel_sdk::prelude::*;
 use image::imageops::FilterType;
@@ -59,12 +59,12 @@ fn brightens_at_full_resolution_not_by_resizing_the_model_output() {
         )
         .expect("model");
         let (mw, mh) = low.size;
-        let naive_rgb = resample::resize(
+        let naive_rgb = resize_packed(
             &low.enhanced,
             (mw, mh),
             3,
             (w as usize, h as usize),
-            Filter::Triangle,
+            Filter::Bilinear,
         );
         let naive = from_rgb(&naive_rgb, w, h);
 

@@ -93,7 +93,7 @@ fn blur_fusion_pass(
         }
         s[6] = a;
     }
-    box_blur(&mut sums, width, height, C, radius);
+    easel_pixels::box_mean_in_place(&mut sums, (width, height), C, radius);
 
     let mut f_out = Vec::with_capacity(n * 3);
     let mut b_out = Vec::with_capacity(n * 3);
@@ -116,132 +116,9 @@ fn blur_fusion_pass(
     (f_out, b_out)
 }
 
-/// Mean over a (2r+1)² window, clipped at the borders (the mean of the pixels inside), in place.
-///
-/// Separable running sums: each pixel costs a constant amount whatever the radius. The sums are
-/// kept in f64 so adding and removing thousands of samples does not drift.
-pub fn box_blur(data: &mut [f32], width: usize, height: usize, channels: usize, radius: usize) {
-    debug_assert_eq!(data.len(), width * height * channels);
-    if width == 0 || height == 0 || radius == 0 {
-        return;
-    }
-    let c = channels;
-    let row_len = width * c;
-
-    // Horizontal: each row from a copy of itself.
-    let rx = radius.min(width - 1);
-    let mut row_copy = vec![0.0f32; row_len];
-    let mut acc = vec![0.0f64; c];
-    for row in data.chunks_exact_mut(row_len) {
-        row_copy.copy_from_slice(row);
-        acc.iter_mut().for_each(|a| *a = 0.0);
-        for x in 0..=rx {
-            for ch in 0..c {
-                acc[ch] += row_copy[x * c + ch] as f64;
-            }
-        }
-        for x in 0..width {
-            let count = ((x + rx).min(width - 1) - x.saturating_sub(rx) + 1) as f64;
-            for ch in 0..c {
-                row[x * c + ch] = (acc[ch] / count) as f32;
-            }
-            if x + rx + 1 < width {
-                for ch in 0..c {
-                    acc[ch] += row_copy[(x + rx + 1) * c + ch] as f64;
-                }
-            }
-            if x >= rx {
-                for ch in 0..c {
-                    acc[ch] -= row_copy[(x - rx) * c + ch] as f64;
-                }
-            }
-        }
-    }
-
-    // Vertical: a running sum of whole rows. Row y is overwritten at step y but subtracted
-    // only at step y + r, so the last r + 1 original rows are kept in a ring.
-    let ry = radius.min(height - 1);
-    let ring_rows = ry + 1;
-    let mut ring = vec![0.0f32; ring_rows * row_len];
-    let mut acc = vec![0.0f64; row_len];
-    for y in 0..=ry {
-        for (a, &v) in acc.iter_mut().zip(&data[y * row_len..(y + 1) * row_len]) {
-            *a += v as f64;
-        }
-    }
-    for y in 0..height {
-        let count = ((y + ry).min(height - 1) - y.saturating_sub(ry) + 1) as f64;
-        let slot = (y % ring_rows) * row_len;
-        let row = &mut data[y * row_len..(y + 1) * row_len];
-        ring[slot..slot + row_len].copy_from_slice(row);
-        for (o, a) in row.iter_mut().zip(&acc) {
-            *o = (a / count) as f32;
-        }
-        if y + ry + 1 < height {
-            let next = &data[(y + ry + 1) * row_len..(y + ry + 2) * row_len];
-            for (a, &v) in acc.iter_mut().zip(next) {
-                *a += v as f64;
-            }
-        }
-        if y >= ry {
-            let old = ((y - ry) % ring_rows) * row_len;
-            for (a, &v) in acc.iter_mut().zip(&ring[old..old + row_len]) {
-                *a -= v as f64;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn naive_box_blur(data: &[f32], w: usize, h: usize, c: usize, r: usize) -> Vec<f32> {
-        let mut out = vec![0.0; data.len()];
-        for y in 0..h {
-            for x in 0..w {
-                let (y0, y1) = (y.saturating_sub(r), (y + r).min(h - 1));
-                let (x0, x1) = (x.saturating_sub(r), (x + r).min(w - 1));
-                let n = ((y1 - y0 + 1) * (x1 - x0 + 1)) as f32;
-                for ch in 0..c {
-                    let mut s = 0.0;
-                    for yy in y0..=y1 {
-                        for xx in x0..=x1 {
-                            s += data[(yy * w + xx) * c + ch];
-                        }
-                    }
-                    out[(y * w + x) * c + ch] = s / n;
-                }
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn running_sum_blur_matches_the_direct_sum() {
-        let (w, h, c) = (23, 17, 2);
-        let data: Vec<f32> = (0..w * h * c)
-            .map(|i| ((i * 7919) % 101) as f32 / 100.0)
-            .collect();
-        // Radii smaller than, equal to and larger than the image.
-        for r in [1, 3, 8, 16, 40] {
-            let mut fast = data.clone();
-            box_blur(&mut fast, w, h, c, r);
-            let slow = naive_box_blur(&data, w, h, c, r);
-            for (i, (a, b)) in fast.iter().zip(&slow).enumerate() {
-                assert!((a - b).abs() < 1e-5, "r={r} i={i}: {a} vs {b}");
-            }
-        }
-    }
-
-    #[test]
-    fn blur_of_zero_radius_or_a_single_row_is_safe() {
-        let mut d = vec![1.0, 2.0, 3.0];
-        box_blur(&mut d, 3, 1, 1, 0);
-        assert_eq!(d, vec![1.0, 2.0, 3.0]);
-        box_blur(&mut d, 3, 1, 1, 1);
-        assert!((d[0] - 1.5).abs() < 1e-6 && (d[1] - 2.0).abs() < 1e-6);
-    }
 
     /// A synthetic composite: F a colour gradient, B another colour, α falling linearly from 1
     /// at x = 80 to 0 over `ramp` pixels.

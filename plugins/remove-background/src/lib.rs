@@ -4,11 +4,10 @@
 //! The host runs the model (`host.run_model`); this crate only resizes and normalises the image
 //! into the model's tensor, turns the model's output into a mask at the image's size, and, for
 //! cutouts, estimates the foreground colour where the mask is soft so no halo of the old
-//! background remains. The numerical parts are plain functions in [`resize`], [`segmodel`] and
-//! [`foreground`].
+//! background remains. The numerical parts are plain functions in [`segmodel`] and [`foreground`];
+//! resampling and box means are `easel-pixels`'.
 
 pub mod foreground;
-pub mod resize;
 pub mod segmodel;
 
 use easel_sdk::prelude::*;

@@ -1,7 +1,7 @@
 //! The segmentation models this plugin drives: their input and output contracts (see
 //! `shared/models/README.md`), pre-processing into tensors and post-processing into a mask.
 
-use crate::resize::{resize_bilinear, resize_lanczos_u8};
+use easel_pixels::{resize_packed, resize_u8, Filter};
 use easel_sdk::{PluginError, PluginResult, Tensor};
 
 /// ImageNet statistics, as U²-Net was trained with.
@@ -103,8 +103,8 @@ impl SegModel {
         // rembg's Lanczos moved its mask by IoU 0.81 on a fixture photo): resample as its
         // reference does, Pillow's 8-bit Lanczos (rembg `BaseSession.normalize`).
         let mut small = match self {
-            SegModel::U2netp => resize_lanczos_u8(rgb, width, height, 3, mw, mh),
-            _ => resize_bilinear(rgb, width, height, 3, mw, mh),
+            SegModel::U2netp => lanczos_u8(rgb, (width, height), 3, (mw, mh)),
+            _ => resize_packed(rgb, (width, height), 3, (mw, mh), Filter::Bilinear),
         };
         for v in &mut small {
             *v = v.clamp(0.0, 1.0);
@@ -164,11 +164,31 @@ impl SegModel {
                     .iter()
                     .map(|&v| (v.clamp(0.0, 1.0) * 255.0).floor() / 255.0)
                     .collect();
-                resize_lanczos_u8(&q, mw, mh, 1, width, height)
+                lanczos_u8(&q, (mw, mh), 1, (width, height))
             }
-            _ => resize_bilinear(small, mw, mh, 1, width, height),
+            _ => resize_packed(small, (mw, mh), 1, (width, height), Filter::Bilinear),
         }
     }
+}
+
+/// Resizes like Pillow's `Image.resize(size, Image.LANCZOS)` on an 8-bit image: values in 0..1
+/// are rounded to 8 bits, resampled with Pillow's arithmetic ([`easel_pixels::resize_u8`]) and
+/// returned in 0..1 (exact multiples of 1/255). rembg prepares U²-Net's input and resizes its
+/// mask back this way.
+pub fn lanczos_u8(
+    src: &[f32],
+    size: (usize, usize),
+    channels: usize,
+    dst_size: (usize, usize),
+) -> Vec<f32> {
+    let img: Vec<u8> = src
+        .iter()
+        .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect();
+    resize_u8(&img, size, channels, dst_size, Filter::Lanczos3)
+        .iter()
+        .map(|&v| f32::from(v) / 255.0)
+        .collect()
 }
 
 /// IS-Net's normalisation: `(x − 128) / 256` on 0..255 values, given 0..1 values.
@@ -231,6 +251,16 @@ pub fn min_max_normalize(values: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lanczos_u8_keeps_constants_and_same_size_rounds_only() {
+        let src = vec![0.4f32; 9 * 7 * 3];
+        let out = lanczos_u8(&src, (9, 7), 3, (4, 13));
+        let want = (0.4f32 * 255.0).round() / 255.0;
+        assert!(out.iter().all(|&v| (v - want).abs() < 1e-6));
+        let same = lanczos_u8(&[0.5, 0.25], (2, 1), 1, (2, 1));
+        assert_eq!(same, vec![128.0 / 255.0, 64.0 / 255.0]);
+    }
 
     #[test]
     fn ids_round_trip_and_shapes_match_the_contracts() {

@@ -17,6 +17,7 @@
 //! The crop is resized to a square regardless of its aspect ratio (as MI-GAN's own pipeline
 //! does with its fixed input size).
 
+use easel_pixels::{resize_packed, Filter};
 use easel_sdk::{ModelInfo, PluginError, Tensor};
 
 /// The store id of the model.
@@ -54,8 +55,8 @@ pub fn prepare(rgba: &[f32], w: usize, h: usize, hole: &[bool]) -> ModelInputs {
         known.extend_from_slice(&[rgba[i * 4] * k, rgba[i * 4 + 1] * k, rgba[i * 4 + 2] * k, k]);
     }
     let hole_f: Vec<f32> = hole.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
-    let resized = crate::resize::resize(&known, w, h, 4, SIZE, SIZE);
-    let hole_r = crate::resize::resize(&hole_f, w, h, 1, SIZE, SIZE);
+    let resized = resize_packed(&known, (w, h), 4, (SIZE, SIZE), Filter::Bilinear);
+    let hole_r = resize_packed(&hole_f, (w, h), 1, (SIZE, SIZE), Filter::Bilinear);
     let n = SIZE * SIZE;
     let mut image = vec![0.0f32; 3 * n];
     let mut mask = vec![0.0f32; n];
@@ -137,7 +138,7 @@ pub fn merge(result: &[f32], rgba: &[f32], w: usize, h: usize, hole: &[bool]) ->
     for i in 0..n {
         interleaved.extend_from_slice(&[result[i], result[n + i], result[2 * n + i]]);
     }
-    let back = crate::resize::resize(&interleaved, SIZE, SIZE, 3, w, h);
+    let back = resize_packed(&interleaved, (SIZE, SIZE), 3, (w, h), Filter::Bilinear);
     let mut out = rgba.to_vec();
     for i in 0..w * h {
         if hole[i] {
