@@ -579,7 +579,7 @@ unsafe extern "C" fn get_properties(data: *mut c_void) -> *mut obs_properties_t 
     let settings = sb
         .map(|b| obs_source_get_settings(b.ctx))
         .unwrap_or(ptr::null_mut());
-    let s = (!settings.is_null()).then(|| Settings(settings));
+    let s = (!settings.is_null()).then_some(Settings(settings));
 
     let status = obs_properties_add_text(
         props,
