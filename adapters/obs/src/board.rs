@@ -274,11 +274,12 @@ impl Worker {
                 );
                 self.post_status(&cfg, &errors);
                 if let (Some(f), Some(key)) = (&fitted[i], &keys[i]) {
-                    let r = self.process(&cfg, &cfg.panels[i], f);
+                    let r = self.process(&cfg, &cfg.panels[i], f, generation);
                     match r {
-                        Ok(px) => {
+                        Ok(Some(px)) => {
                             self.results.insert(key.clone(), Ok(Arc::new(px)));
                         }
+                        Ok(None) => {} // the settings changed or the source is going away
                         Err(e) if is_connection_error(&e) => {
                             self.drop_client(&cfg, &e);
                         }
@@ -575,7 +576,8 @@ impl Worker {
         cfg: &BoardConfig,
         p: &PanelSpec,
         f: &Fitted,
-    ) -> Result<Vec<u8>, ClientError> {
+        generation: u64,
+    ) -> Result<Option<Vec<u8>>, ClientError> {
         let ops = self.sh.operations.lock().clone();
         let reference = self.reference.as_ref().map(|(_, r)| r.clone());
         let Some(client) = self.client.as_mut() else {
@@ -645,6 +647,9 @@ impl Worker {
                 ..Default::default()
             };
             let job = client.submit_with(&step.op, &input, None, &use_refs, o)?;
+            if !await_job(client, job, &self.sh, generation)? {
+                return Ok(None);
+            }
             let r = client.wait(job, |_, _| {}).map_err(|e| match e {
                 ClientError::Daemon {
                     code,
@@ -664,7 +669,7 @@ impl Worker {
             };
             img = place(&img, &out, r.x, r.y);
         }
-        Ok(img.data)
+        Ok(Some(img.data))
     }
 
     /// Writes the numbered PNGs and the timeline once every panel is processed; true when the
@@ -875,6 +880,31 @@ impl Worker {
             self.last_status = status.clone();
             *self.sh.status.lock() = status.clone();
             (self.sh.notify)(Notice::Status(status));
+        }
+    }
+}
+
+/// Waits until `job` has ended (true; its result is then fetched at once), or cancels it and
+/// returns false when the source is going away or its settings changed, so neither waits for
+/// a long job.
+fn await_job(
+    client: &mut Client,
+    job: u64,
+    sh: &BoardShared,
+    generation: u64,
+) -> Result<bool, ClientError> {
+    use easel_client::protocol::ServerMessage;
+    loop {
+        if sh.stop.load(Ordering::Acquire) || sh.config.lock().0 != generation {
+            client.cancel(job)?;
+            return Ok(false);
+        }
+        if let Some(m) = client.next_event(Some(Duration::from_millis(200)))? {
+            match m.msg {
+                ServerMessage::JobFinished { job: j, .. } if j == job => return Ok(true),
+                ServerMessage::Error(e) if e.job == Some(job) => return Err(e.into()),
+                _ => {}
+            }
         }
     }
 }
