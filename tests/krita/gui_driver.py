@@ -533,6 +533,9 @@ def _run(r, k):
     # ------------------------------------------------------------------ Live mode, real strokes
     yield from _live(r, k, win, docker)
 
+    # ------------------------------------------------------------------ generative, refined twice
+    yield from _generative(r, k, win, docker)
+
     # ------------------------------------------------------------------ easeld not found
     docker.socket_edit.setText(os.path.join(os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "nobody", "none.sock"))
     docker.daemon_edit.setText("/nonexistent/easeld")
@@ -721,5 +724,267 @@ def _live(r, k, win, docker):
     r.data["kra"] = kra
     r.data["kra_result_digest"] = hashlib.sha1(preview_px).hexdigest()
     r.data["kra_history"] = [e["name"] for e in docker.history()]
+    doc.setModified(False)
+    yield 0.3
+
+
+# ---------------------------------------------------------------------------------------------
+# Generative edits against the test's local Gemini server (tests/generative/fake_gemini.py,
+# started by run.sh; the daemon the docker started reads ~/.config/easel/generative.toml).
+GEN_PALETTE = [(220, 40, 30, 255), (30, 200, 60, 255), (40, 60, 220, 255)]
+
+
+def gen_requests():
+    path = os.environ.get("EASEL_GEN_LOG") or ""
+    try:
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except OSError:
+        return []
+
+
+def rgba_at(node, x, y):
+    """(R, G, B, A) of one pixel of an RGBA/U8 layer (Krita gives BGRA)."""
+    b, g, rr, a = bytes(node.pixelData(x, y, 1, 1))
+    return (rr, g, b, a)
+
+
+def close_to(got, want, tol=2):
+    return got is not None and want is not None and len(got) == len(want) \
+        and all(abs(int(a) - int(b)) <= tol for a, b in zip(got, want))
+
+
+def node_named(doc, name):
+    return next((n for n in doc.rootNode().childNodes() if n.name() == name), None)
+
+
+def _generative(r, k, win, docker):
+    from easel_krita.docker import REGION_SELECTION, SOURCE_LAYER
+    from easel_krita.qt import QLabel, QLineEdit, QPlainTextEdit
+    key = os.environ.get("EASEL_GEN_KEY") or ""
+    if not r.check("generative: run.sh started the local Gemini server and configured it",
+                   key and os.environ.get("EASEL_GEN_LOG"), os.environ.get("EASEL_GEN_LOG")):
+        return
+    W, H = 240, 160
+    doc = k.createDocument(W, H, "generative", "RGBA", "U8", "", 72.0)
+    win.addView(doc)
+    k.setActiveDocument(doc)
+    doc.setBatchmode(True)
+    yield 0.5
+    docker.canvasChanged(None)
+    bg = [n for n in doc.rootNode().childNodes() if n.type() == "paintlayer"][0]
+    # A gradient photo stand-in: R = x, G = y, B = 90 (Krita's byte order is BGRA).
+    bg.setPixelData(bytes(b for y in range(H) for x in range(W) for b in (90, y, x, 255)),
+                    0, 0, W, H)
+    char = doc.createNode("Character", "paintlayer")
+    doc.rootNode().addChildNode(char, None)
+    char.setPixelData(bytes((0, 200, 250, 255)) * (40 * 40), 10, 10, 40, 40)  # RGB 250,200,0
+    char.setVisible(False)
+    doc.refreshProjection()
+    doc.setActiveNode(bg)
+    yield 0.5
+    original = {(x, y): (x, y, 90, 255) for x, y in ((40, 5), (130, 80), (200, 150))}
+    r.check("generative: the test layer holds the gradient", all(
+        rgba_at(bg, x, y) == v for (x, y), v in original.items()),
+        [rgba_at(bg, x, y) for x, y in original])
+    sx, sy, sw, sh = 100, 60, 60, 40
+    sel = Selection()
+    sel.select(sx, sy, sw, sh, 255)
+    doc.setSelection(sel)
+    yield 0.3
+
+    r.check("generative: Edit selection from a prompt is listed under Generative",
+            docker.select_operation("generative-edit")
+            and docker.current_operation_id() == "generative-edit",
+            [docker.op_combo.itemText(i) for i in range(docker.op_combo.count())])
+    yield 0.3  # the new form is shown from the event loop
+    box = docker.form.findChild(QPlainTextEdit, "easel_param_prompt")
+    labels_shown = [w.text() for w in docker.form.findChildren(QLabel) if w.isVisibleTo(docker.form)]
+    r.check("generative: the Text parameter 'prompt' is a text box in the docker, labelled Prompt",
+            box is not None and box.isVisibleTo(docker) and "Prompt" in labels_shown,
+            labels_shown)
+    r.check("generative: the conversation is the docker's to fill (no widget for it)",
+            docker.form.findChild(QPlainTextEdit, "easel_param_conversation") is None
+            and docker.form.findChild(QLineEdit, "easel_param_conversation") is None
+            and "conversation" not in docker.form.values(), docker.form.values())
+    r.check("generative: the seed has its spin box", docker.form.findChild(QSpinBox, "easel_param_seed")
+            is not None)
+    r.check("generative: the reference layers list is shown", docker.refs_box.isVisibleTo(docker))
+    docker.refresh_references()
+    r.check("generative: tick the Character layer as a reference",
+            docker.set_reference_checked("Character"))
+    choose(docker.source_combo, SOURCE_LAYER)
+    choose(docker.region_combo, REGION_SELECTION)
+    if box is None:
+        return
+    box.setFocus()
+    box.setPlainText("")
+    box.insertPlainText("give her a red hat")  # as typed: through the widget's own editing
+    r.check("generative: the prompt typed is the form's value",
+            docker.form.values().get("prompt") == "give her a red hat", docker.form.values())
+    doc.setActiveNode(bg)  # Krita activates a layer added by a script later: the gradient again
+    (yield Wait(lambda: doc.activeNode() is not None and doc.activeNode().name() == bg.name(), 5))
+    yield 0.3
+    doc.setActiveNode(bg)
+    r.check("generative: the gradient layer is the active one", doc.activeNode() is not None
+            and doc.activeNode().name() == bg.name(), doc.activeNode() and doc.activeNode().name())
+    sent_before = len(gen_requests())
+
+    def run_turn(label, click, palette_i, layer_name):
+        before = doc_state(doc)
+        names0 = layer_names(doc)
+        click()
+        r.check(f"generative {label}: a job started", docker.busy, docker.status.text())
+        done = (yield Wait(lambda: not docker.busy, 90))
+        r.check(f"generative {label}: finished with no error", done and not docker.last_error,
+                docker.status.text())
+        names = layer_names(doc)
+        node = node_named(doc, layer_name)
+        r.check(f"generative {label}: one new layer \u201c{layer_name}\u201d",
+                len(names) == len(names0) + 1 and node is not None, names)
+        if node is None:
+            return None
+        # The crop: the selection plus 64 px of context, inside the canvas.
+        cx0, cy0 = max(0, sx - 64), max(0, sy - 64)
+        cx1, cy1 = min(W, sx + sw + 64), min(H, sy + sh + 64)
+        b = node.bounds()
+        r.check(f"generative {label}: the layer covers the crop (selection + 64 px context)",
+                (b.x(), b.y(), b.width(), b.height()) == (cx0, cy0, cx1 - cx0, cy1 - cy0),
+                (b.x(), b.y(), b.width(), b.height()))
+        inside = [rgba_at(node, x, y) for x, y in ((sx + 2, sy + 2), (130, 80), (sx + sw - 3, sy + sh - 3))]
+        r.check(f"generative {label}: inside the selection, the service's answer "
+                f"{GEN_PALETTE[palette_i]}", all(close_to(p, GEN_PALETTE[palette_i]) for p in inside),
+                inside)
+        out = [(rgba_at(node, x, y), (x, y, 90, 255)) for x, y in ((40, 5), (sx - 5, sy + 10), (200, 150))]
+        r.check(f"generative {label}: outside the selection, the layer holds the original "
+                "pixels (composited through the mask)", all(close_to(g, w) for g, w in out), out)
+        r.check(f"generative {label}: outside the crop the layer is empty",
+                rgba_at(node, 10, 150)[3] == 0, rgba_at(node, 10, 150))
+        r.check(f"generative {label}: the source layer is unchanged",
+                [s for s in doc_state(doc) if s[0] == bg.name()]
+                == [s for s in before if s[0] == bg.name()])
+        return node
+
+    # ------------------------------------------------------------------ turn 1
+    node1 = yield from run_turn("turn 1", docker.run_btn.click, 0, "Edit selection from a prompt")
+    reqs = gen_requests()[sent_before:]
+    r.check("generative turn 1: one request reached the service", len(reqs) == 1, len(reqs))
+    crop_size = (min(W, sx + sw + 64) - max(0, sx - 64), min(H, sy + sh + 64) - max(0, sy - 64))
+    if reqs:
+        q = reqs[0]
+        r.check("generative turn 1: POST .../models/gemini-2.5-flash-image:generateContent",
+                q["path"] == "/v1beta/models/gemini-2.5-flash-image:generateContent", q["path"])
+        r.check("generative turn 1: the key only in its header (not in the URL or the body)",
+                q["key_in_header"] and not q["key_in_url"] and not q["key_in_body"], q)
+        turns = q.get("turns") or []
+        imgs = turns[0]["images"] if turns else []
+        r.check("generative turn 1: one user turn with the prompt",
+                len(turns) == 1 and turns[0]["role"] == "user"
+                and "give her a red hat" in turns[0]["texts"][0], turns and turns[0]["texts"])
+        r.check("generative turn 1: the crop, the mask and the character, as PNG inlineData",
+                len(imgs) == 3 and all(i.get("mimeType") == "image/png" for i in imgs), imgs)
+        if len(imgs) == 3:
+            r.check("generative turn 1: the crop as sent is the layer's pixels there",
+                    (imgs[0].get("width"), imgs[0].get("height")) == crop_size
+                    and close_to(imgs[0].get("corner"), (max(0, sx - 64) + 1, max(0, sy - 64) + 1, 90, 255)),
+                    (imgs[0], crop_size))
+            r.check("generative turn 1: the mask is white in the selection",
+                    imgs[1].get("center") == [255, 255, 255, 255] and imgs[1].get("corner")[:3] == [0, 0, 0],
+                    imgs[1])
+            r.check("generative turn 1: the reference is the Character layer (its 40x40 square "
+                    "at 10,10 on the canvas, its colour)",
+                    imgs[2].get("opaque_box") == [10, 10, 40, 40]
+                    and close_to(imgs[2].get("opaque_color"), (250, 200, 0, 255)), imgs[2])
+        r.check("generative turn 1: a seed sent in generationConfig",
+                isinstance((q.get("generationConfig") or {}).get("seed"), int), q.get("generationConfig"))
+    hist = docker.history()
+    r.check("generative turn 1: the history keeps its prompt",
+            hist and hist[-1]["op"] == "generative-edit"
+            and hist[-1]["params"].get("prompt") == "give her a red hat",
+            hist and hist[-1].get("params"))
+    if node1 is None:
+        return
+
+    # ------------------------------------------------------------------ turn 2: Refine
+    docker.history_list.setCurrentRow(docker.history_list.count() - 1)
+    box = docker.form.findChild(QPlainTextEdit, "easel_param_prompt")
+    box.setPlainText("make the hat green")
+    doc.setActiveNode(char)  # Refine works on the layer of the turn it refines, not the active one
+    yield 0.3
+    sent_before = len(gen_requests())
+    node2 = yield from run_turn("turn 2 (Refine)", docker.refine_btn.click, 1,
+                                "Edit selection from a prompt (turn 2)")
+    reqs = gen_requests()[sent_before:]
+    r.check("generative turn 2: one request", len(reqs) == 1, len(reqs))
+    if reqs:
+        turns = reqs[0].get("turns") or []
+        r.check("generative turn 2: user, model (the last result), user",
+                [t["role"] for t in turns] == ["user", "model", "user"], [t["role"] for t in turns])
+        if len(turns) == 3:
+            r.check("generative turn 2: the first user turn names the earlier prompt",
+                    "give her a red hat" in turns[0]["texts"][0], turns[0]["texts"])
+            r.check("generative turn 2: ...with the crop, mask and the same character",
+                    len(turns[0]["images"]) == 3
+                    and turns[0]["images"][2].get("opaque_box") == [10, 10, 40, 40]
+                    and close_to(turns[0]["images"][2].get("opaque_color"), (250, 200, 0, 255)),
+                    turns[0]["images"])
+            prior = turns[1]["images"]
+            r.check("generative turn 2: the model turn holds turn 1's result (its colour, the crop's size)",
+                    len(prior) == 1 and close_to(prior[0].get("center"), GEN_PALETTE[0])
+                    and (prior[0].get("width"), prior[0].get("height")) == crop_size, prior)
+            r.check("generative turn 2: the last user turn is the new instruction",
+                    turns[2]["texts"] == ["make the hat green"], turns[2]["texts"])
+    if node2 is None:
+        return
+
+    # ------------------------------------------------------------------ turn 3: Refine again
+    docker.history_list.setCurrentRow(docker.history_list.count() - 1)
+    docker.form.findChild(QPlainTextEdit, "easel_param_prompt").setPlainText("add a blue feather")
+    sent_before = len(gen_requests())
+    yield from run_turn("turn 3 (Refine)", docker.refine_btn.click, 2,
+                        "Edit selection from a prompt (turn 3)")
+    reqs = gen_requests()[sent_before:]
+    if r.check("generative turn 3: one request", len(reqs) == 1, len(reqs)):
+        turns = reqs[0].get("turns") or []
+        r.check("generative turn 3: both earlier prompts, turn 2's result, the new prompt",
+                len(turns) == 3
+                and "give her a red hat\nThen: make the hat green" in turns[0]["texts"][0]
+                and close_to(turns[1]["images"][0].get("center"), GEN_PALETTE[1])
+                and turns[2]["texts"] == ["add a blue feather"],
+                turns)
+    hist = docker.history()
+    last = docker.history_list.item(docker.history_list.count() - 1)
+    r.check("generative: the history shows the turns (three entries, the last one's turns in order)",
+            [e["name"] for e in hist[-3:]] == ["Edit selection from a prompt",
+                                              "Edit selection from a prompt (turn 2)",
+                                              "Edit selection from a prompt (turn 3)"]
+            and last is not None and last.toolTip().split("\n") == [
+                "Turn 1: give her a red hat", "Turn 2: make the hat green",
+                "Turn 3: add a blue feather"]
+            and "add a blue feather" in last.text(),
+            ([e["name"] for e in hist], last and last.toolTip()))
+    r.check("generative: turn 3 was sent the conversation of turns 1 and 2",
+            hist and hist[-1]["params"].get("conversation") == "give her a red hat\nmake the hat green",
+            hist and hist[-1]["params"])
+
+    # ------------------------------------------------------------------ the service's refusal
+    docker.history_list.setCurrentRow(docker.history_list.count() - 1)
+    docker.form.findChild(QPlainTextEdit, "easel_param_prompt").setPlainText("QUOTA-TEST a hat")
+    before = doc_state(doc)
+    docker.run_btn.click()
+    done = (yield Wait(lambda: not docker.busy, 60))
+    text = docker.status.text()
+    r.check("generative: a quota error comes back in the service's words, document unchanged",
+            done and docker.last_error and "429" in text and "Resource has been exhausted" in text
+            and doc_state(doc) == before, text)
+    statuses = [text] + [docker.history_list.item(i).toolTip() for i in range(docker.history_list.count())]
+    try:
+        from easel_krita.logfile import log_path
+        with open(log_path(), errors="replace") as f:
+            statuses.append(f.read())
+    except OSError as e:
+        statuses.append(f"(no log: {e})")
+    r.check("generative: the API key is nowhere in the docker, the history or the adapter's log",
+            key and not any(key in s for s in statuses))
     doc.setModified(False)
     yield 0.3

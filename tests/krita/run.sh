@@ -7,6 +7,11 @@
 #
 # Then a second Krita run reopens the .kra the first one saved and checks the Easel history in it.
 #
+# Generative edits: the GUI run's daemon is configured (~/.config/easel/generative.toml, 0600)
+# for a local stand-in of the Gemini API (tests/generative/fake_gemini.py on 127.0.0.1) that logs
+# what it was sent; the driver edits a selection from a prompt and refines it twice. Afterwards
+# the API key must be nowhere under the test's HOME but in that file.
+#
 # Environment: EASELD (default target/debug/easeld), EASEL_KRITA_SCREENSHOT (default
 # target/krita/krita-docker.png, never a tracked file: copy it to docs/images on purpose; "none"
 # to skip), EASEL_KRITA_KEEP=1 keeps the work folder.
@@ -64,6 +69,7 @@ mkdir -p "$HOME/.config" "$HOME/.local/share/krita" "$WORK/plugins"
 mkdir -m 700 "$XDG_RUNTIME_DIR"
 ln -s "$MISBEHAVE" "$WORK/plugins/"   # test-echo (slow, with progress) for cancel and kill tests
 XPID=""
+GPID=""
 cleanup() {
     # Daemons the tests started (their pids are in the results files), then Xvfb: ours only.
     for f in "$WORK/api.json" "$WORK/gui.json" "$WORK/reopen.json"; do
@@ -73,6 +79,7 @@ cleanup() {
         done
     done
     [ -n "$XPID" ] && kill "$XPID" 2>/dev/null && wait "$XPID" 2>/dev/null
+    [ -n "$GPID" ] && kill "$GPID" 2>/dev/null && wait "$GPID" 2>/dev/null
     if [ "${EASEL_KRITA_KEEP:-0}" = 1 ]; then echo "work folder kept: $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -185,6 +192,22 @@ judge "$WORK/api.json" "api"
 [ -s "$WORK/api.json" ] || tail -40 "$WORK/api.log"
 
 # ---------------------------------------------------------------------------------- the GUI
+echo "== a local Gemini stand-in for the generative operations"
+GEN_KEY="AIza-easel-krita-test-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+GEN_LOG="$WORK/gen-requests.jsonl"
+"$PY" "$REPO/tests/generative/fake_gemini.py" --key "$GEN_KEY" --log "$GEN_LOG" \
+    --port-file "$WORK/gen.port" >"$WORK/gen.log" 2>&1 &
+GPID=$!
+for _ in $(seq 100); do [ -s "$WORK/gen.port" ] && break; sleep 0.1; done
+if [ -s "$WORK/gen.port" ]; then
+    pass
+    mkdir -p "$XDG_CONFIG_HOME/easel"
+    (umask 077; printf '[gemini]\napi_key = "%s"\nmodel = "gemini-2.5-flash-image"\nbase_url = "http://127.0.0.1:%s"\n' \
+        "$GEN_KEY" "$(cat "$WORK/gen.port")" > "$XDG_CONFIG_HOME/easel/generative.toml")
+else
+    fail "the local Gemini stand-in did not start"; cat "$WORK/gen.log"
+fi
+
 echo "== Krita GUI under Xvfb with the Easel docker"
 printf '[python]\nenable_easel_krita=true\n' > "$HOME/.config/kritarc"
 GUI_SOCK="$XDG_RUNTIME_DIR/gui/easeld.sock"
@@ -201,12 +224,17 @@ t0=$(date +%s)
 DISPLAY=":$DISPLAY_NUM" EASEL_SOCKET="$GUI_SOCK" EASELD="$EASELD" EASEL_CONFIG="$WORK/gui.toml" \
     EASEL_PHOTOS="$PHOTOS" EASEL_KRITA_TEST="$WORK/gui.json" \
     EASEL_KRITA_TEST_DRIVER="$HERE/gui_driver.py" EASEL_SCREENSHOT="$SHOT_ENV" EASEL_KRITA_WORK="$WORK" \
+    EASEL_GEN_LOG="$GEN_LOG" EASEL_GEN_KEY="$GEN_KEY" \
     timeout -k 10 600 krita --nosplash >"$WORK/gui.log" 2>&1
 rc=$?
 echo "   krita exited $rc after $(( $(date +%s) - t0 )) s"
 [ "$rc" -eq 124 ] && fail "krita GUI run timed out"
 judge "$WORK/gui.json" "gui"
 [ -s "$WORK/gui.json" ] || tail -40 "$WORK/gui.log"
+# The key only in the configuration file: not in any log, document or setting Krita, the
+# adapter or the daemon wrote under HOME, nor in Krita's output.
+leaks=$(grep -rlF --exclude=generative.toml "$GEN_KEY" "$HOME" "$WORK/gui.log" "$GEN_LOG" 2>/dev/null)
+if [ -s "$GEN_LOG" ] && [ -z "$leaks" ]; then pass; else fail "the API key leaked into: ${leaks:-(no requests logged)}"; fi
 [ -n "$SHOT_ENV" ] && [ -s "$SHOT_ENV" ] && echo "   screenshot: $SHOT_ENV ($(stat -c %s "$SHOT_ENV") bytes)"
 
 echo "== Krita GUI again: reopen the saved .kra, the Easel history comes back"

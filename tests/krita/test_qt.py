@@ -28,6 +28,12 @@ REMOVE_OBJECT = {"id": "remove-object", "params": [
     {"name": "seed", "kind": "seed", "default": 0},
     {"name": "method", "kind": "choice", "default": "patchmatch", "options": ["patchmatch", "model"],
      "option_titles": ["Classic", "Learned"]}]}
+GENERATIVE = {"id": "generative-edit", "params": [
+    {"name": "prompt", "title": "Prompt", "kind": "text", "default": "", "max_len": 12,
+     "multiline": True},
+    {"name": "conversation", "kind": "text", "default": "", "max_len": 100, "multiline": True},
+    {"name": "style", "title": "Style", "kind": "text", "default": "ink", "max_len": 5},
+    {"name": "seed", "kind": "seed", "default": 0}]}
 
 
 class Binding(unittest.TestCase):
@@ -67,6 +73,25 @@ class Forms(unittest.TestCase):
         self.assertEqual(f.values()["seed"], 0)
         dice.click()
         self.assertGreater(f.values()["seed"], 0)
+
+
+    def test_text_parameters_are_text_boxes_within_their_length(self):
+        from easel_krita.forms import ParamForm
+        from easel_krita.qt import QLineEdit, QPlainTextEdit
+        f = ParamForm(GENERATIVE, managed=("conversation",))
+        box = f.findChild(QPlainTextEdit, "easel_param_prompt")
+        self.assertIsNotNone(box, "a multiline text parameter is a QPlainTextEdit")
+        self.assertIsNone(f.findChild(QPlainTextEdit, "easel_param_conversation"),
+                          "a managed parameter has no widget")
+        self.assertNotIn("conversation", f.values())
+        box.setPlainText("a red hat\nwith a feather")
+        self.assertEqual(f.values()["prompt"], "a red hat\nwi", "cut at max_len characters")
+        line = f.findChild(QLineEdit, "easel_param_style")
+        self.assertIsNotNone(line, "a single-line text parameter is a QLineEdit")
+        self.assertEqual((line.text(), line.maxLength()), ("ink", 5))
+        f.set_value("style", "watercolour")
+        self.assertEqual(f.values()["style"], "water")
+        self.assertEqual(ParamForm(GENERATIVE).values()["conversation"], "")
 
 
 class HistoryStore(unittest.TestCase):

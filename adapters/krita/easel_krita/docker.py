@@ -6,6 +6,12 @@ The form is built from each operation's parameter schema, as the daemon describe
 in the daemon; the docker polls for progress with a timer, so Krita stays responsive, and the
 document is touched only when a result arrives (one new layer, one undo step). Results, their
 parameters and thumbnails are kept with the document (history.py), in the .kra.
+
+Generative results can be refined as a conversation: select one in the history, write the next
+instruction in Prompt and press Refine. The follow-up sends the earlier prompts (the
+``conversation`` parameter, filled by the docker, not shown in the form), the selected result as
+the first reference image and the ticked reference layers after it; the new layer is named after
+its turn, and the history shows every turn's prompt.
 """
 
 from __future__ import annotations
@@ -43,6 +49,9 @@ LIVE_POLL_MS = 200
 LIVE_CONTEXT = 64
 LIVE_PAD = 8
 WATCH_MS = 400
+# A generative operation's earlier prompts, one per line: filled by Refine, never shown.
+CONVERSATION = "conversation"
+MANAGED_PARAMS = (CONVERSATION,)
 
 UserRole = Qt.ItemDataRole.UserRole
 Checked, Unchecked = Qt.CheckState.Checked, Qt.CheckState.Unchecked
@@ -195,7 +204,7 @@ class EaselDocker(DockWidget):
         runrow = QHBoxLayout()
         self.run_btn = QPushButton(i18n("Run"))
         self.run_btn.setObjectName("easel_run")
-        self.run_btn.clicked.connect(self.run)
+        self.run_btn.clicked.connect(lambda _=False: self.run())
         self.cancel_btn = QPushButton(i18n("Cancel"))
         self.cancel_btn.setObjectName("easel_cancel")
         self.cancel_btn.clicked.connect(self.cancel)
@@ -247,6 +256,14 @@ class EaselDocker(DockWidget):
         self.compare_btn.setToolTip(i18n("Shows or hides the selected result's layer."))
         self.compare_btn.clicked.connect(self.compare)
         hl.addWidget(_row(self.reapply_btn, self.compare_btn))
+        self.refine_btn = QPushButton(i18n("Refine"))
+        self.refine_btn.setObjectName("easel_refine")
+        self.refine_btn.setToolTip(i18n(
+            "Refines the selected generative result with the instruction in Prompt: the "
+            "service gets the earlier prompts and that result, and changes it instead of "
+            "starting over."))
+        self.refine_btn.clicked.connect(lambda _=False: self.refine())
+        hl.addWidget(self.refine_btn)
         v.addWidget(hist)
 
         self.daemon_box = QGroupBox(i18n("Daemon"))
@@ -287,6 +304,7 @@ class EaselDocker(DockWidget):
 
     def _busy(self, busy: bool) -> None:
         self.run_btn.setEnabled(not busy and self._current_op() is not None)
+        self.refine_btn.setEnabled(not busy)
         self.cancel_btn.setEnabled(busy)
         if not busy:
             self.progress.setValue(0)
@@ -454,7 +472,7 @@ class EaselDocker(DockWidget):
         if op.get("mask") == "required":
             help_text += " " + i18n("Needs a region: a selection or a painted mask.")
         self.op_help.setText(help_text.strip())
-        self.form = ParamForm(op, self.param_memory.get(op["id"]))
+        self.form = ParamForm(op, self.param_memory.get(op["id"]), managed=MANAGED_PARAMS)
         self.form_layout.addWidget(self.form)
         self.form_box.setVisible(bool(op.get("params")))
         self.refs_box.setVisible(int(op.get("max_references") or 0) > 0)
@@ -552,8 +570,9 @@ class EaselDocker(DockWidget):
         return node
 
     # ------------------------------------------------------------------------------ jobs
-    def run(self) -> bool:
-        """Sends the current operation; returns True if a job was started."""
+    def run(self, follow_up: dict | None = None) -> bool:
+        """Sends the current operation; returns True if a job was started. ``follow_up``: a
+        history entry this job refines (see refine)."""
         if self.busy:
             return False
         if self.live is not None:
@@ -561,7 +580,7 @@ class EaselDocker(DockWidget):
                      error=True)
             return False
         try:
-            return self._run()
+            return self._run(follow_up)
         except (AdapterError, UnsupportedColorSpace) as e:
             self.say(str(e), error=True)
         except EaselError as e:
@@ -574,7 +593,8 @@ class EaselDocker(DockWidget):
         self._busy(False)
         return False
 
-    def _gather_references(self, doc, op):
+    def _gather_references(self, doc, op, reserved: int = 0):
+        """The ticked reference layers; ``reserved`` references are sent before them."""
         refs_nodes = []
         for i in range(self.refs_list.count()):
             item = self.refs_list.item(i)
@@ -583,6 +603,7 @@ class EaselDocker(DockWidget):
                 if n is not None:
                     refs_nodes.append(n)
         lo, hi = int(op.get("min_references") or 0), int(op.get("max_references") or 0)
+        lo, hi = max(0, lo - reserved), max(0, hi - reserved)
         if not lo <= len(refs_nodes) <= hi:
             title = labels.title(op.get("title") or op["id"])
             if hi == 1:
@@ -592,7 +613,47 @@ class EaselDocker(DockWidget):
                                     title, lo, hi, len(refs_nodes)))
         return refs_nodes
 
-    def _run(self) -> bool:
+    # ------------------------------------------------------------------------------ refine
+    @staticmethod
+    def turns(entry: dict) -> list[str]:
+        """The prompts that made a result, oldest first: its earlier turns, then its own."""
+        p = entry.get("params") or {}
+        earlier = [t.strip() for t in str(p.get(CONVERSATION) or "").splitlines() if t.strip()]
+        prompt = str(p.get("prompt") or "").strip()
+        return earlier + ([prompt] if prompt else [])
+
+    def refinable(self, entry: dict | None) -> bool:
+        """Whether a history entry is a generative result that a follow-up can refine."""
+        if entry is None:
+            return False
+        op = next((o for o in self.operations if o["id"] == entry.get("op")), None)
+        return op is not None and bool(self.turns(entry)) and any(
+            p.get("name") == CONVERSATION for p in op.get("params") or [])
+
+    def refine(self) -> bool:
+        """Refines the selected history entry with the prompt in the form (a follow-up turn)."""
+        if self.busy:
+            return False
+        e = self._selected_entry()
+        if e is None:
+            self.say(i18n("Select a generative result in the history first."), error=True)
+            return False
+        if not self.refinable(e):
+            self.say(i18n("\u201c{1}\u201d was not made from a prompt: only generative results "
+                          "can be refined.", e["name"]), error=True)
+            return False
+        typed = (self.form.values() if self.form is not None else {}).get("prompt")
+        if self.current_operation_id() != e["op"]:
+            self.select_operation(e["op"])
+            if typed and self.form is not None:
+                self.form.set_value("prompt", typed)
+        prompt = str((self.form.values() if self.form is not None else {}).get("prompt") or "")
+        if not prompt.strip():
+            self.say(i18n("Write what to change in Prompt, then press Refine."), error=True)
+            return False
+        return self.run(follow_up=e)
+
+    def _run(self, follow_up: dict | None = None) -> bool:
         doc = self._document()
         if doc is None:
             raise AdapterError(i18n("Open an image first."))
@@ -604,6 +665,10 @@ class EaselDocker(DockWidget):
             raise AdapterError(i18n("Choose an operation."))
         source = self.source_combo.currentData()
         node = self._source_layer(doc)
+        if follow_up is not None and follow_up.get("source"):
+            # The same layer as the turn being refined, whichever layer is active now.
+            node = kritadoc.node_by_id(doc, follow_up["source"]) or node
+            source = SOURCE_LAYER
         scribble = kritadoc.find_scribble_layer(doc)
         preview = kritadoc.find_layer(doc, kritadoc.PREVIEW_LAYER)
         region = self.region_combo.currentData()
@@ -624,7 +689,7 @@ class EaselDocker(DockWidget):
         if op.get("mask") == "required" and mask is None:
             raise AdapterError(i18n("\u201c{1}\u201d needs a region: select it or paint it "
                                     "(Paint mask).", title))
-        refs_nodes = self._gather_references(doc, op)
+        refs_nodes = self._gather_references(doc, op, reserved=1 if follow_up else 0)
         if source == SOURCE_LAYER:
             if node is None:
                 raise AdapterError(i18n("Choose a layer to work on."))
@@ -632,6 +697,16 @@ class EaselDocker(DockWidget):
         image, src_layout = kritadoc.read_image(doc, node, source, hide=(scribble, preview))
         refs = [kritadoc.read_image(doc, n, SOURCE_LAYER)[0] for n in refs_nodes]
         params = self.form.values() if self.form is not None else {}
+        turn = None
+        if follow_up is not None:
+            # The last turn's result first (its pixels as they came back, the crop), then the
+            # character, object or style references.
+            earlier = self.turns(follow_up)
+            params = {**params, CONVERSATION: "\n".join(earlier)}
+            refs.insert(0, kritadoc.to_shared_image(
+                follow_up["width"], follow_up["height"], follow_up["format"],
+                hist_mod.History.pixels(follow_up)))
+            turn = len(earlier) + 1
         mods = None
         if mask is not None:
             mods = {"grow": self.grow_spin.value(), "feather": float(self.feather_spin.value()),
@@ -655,7 +730,8 @@ class EaselDocker(DockWidget):
                         "above": above.uniqueId().toString() if above is not None else None,
                         "source": node.uniqueId().toString()
                         if source == SOURCE_LAYER and node is not None else None,
-                        "mask_layer": mask_uid, "op": op["id"], "params": params, "job": job}
+                        "mask_layer": mask_uid, "op": op["id"], "params": params, "job": job,
+                        "turn": turn}
         self.runner = JobRunner(self.client, job, self)
         self.runner.progressed.connect(self._on_progress)
         self.runner.succeeded.connect(self._on_result)
@@ -663,7 +739,8 @@ class EaselDocker(DockWidget):
         self.runner.failed.connect(self._on_failed)
         self._busy(True)
         self.progress.setFormat(i18n("queued"))
-        self.say(i18n("Running \u201c{1}\u201d\u2026", title))
+        self.say(i18n("Refining \u201c{1}\u201d (turn {2})\u2026", follow_up["name"], turn)
+                 if follow_up is not None else i18n("Running \u201c{1}\u201d\u2026", title))
         log.info("submitted %s job %s params %s", op["id"], job, params)
         return True
 
@@ -722,6 +799,8 @@ class EaselDocker(DockWidget):
             above_for_place = above
         source = kritadoc.node_by_id(doc, pending["source"]) if pending.get("source") else None
         name = info["name"] or pending["op"]
+        if pending.get("turn"):
+            name = i18n("{1} (turn {2})", name, pending["turn"])
         self.progress.setFormat(i18n("adding the layer"))
         try:
             node = kritadoc.add_result_layer(doc, info["data"], info["x"], info["y"],
@@ -875,8 +954,16 @@ class EaselDocker(DockWidget):
             item = QListWidgetItem(f"{e['name']}\n{e['width']}\u00d7{e['height']} at "
                                    f"{e['x']},{e['y']}")
             item.setData(UserRole, e["id"])
-            params = ", ".join(f"{k}={v}" for k, v in (e.get("params") or {}).items())
-            item.setToolTip(params or e["op"])
+            turns = self.turns(e) if (e.get("params") or {}).get("prompt") else []
+            if turns:
+                # A generative result: its prompts, turn by turn.
+                last = turns[-1] if len(turns[-1]) <= 40 else turns[-1][:39] + "\u2026"
+                item.setText(item.text() + f"\n\u201c{last}\u201d")
+                item.setToolTip("\n".join(i18n("Turn {1}: {2}", i + 1, t)
+                                           for i, t in enumerate(turns)))
+            else:
+                params = ", ".join(f"{k}={v}" for k, v in (e.get("params") or {}).items())
+                item.setToolTip(params or e["op"])
             if e.get("thumb"):
                 img = QImage.fromData(e["thumb"], "PNG")
                 if not img.isNull():

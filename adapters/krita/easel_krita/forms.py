@@ -2,7 +2,10 @@
 is tested under PyQt5 and PyQt6 outside Krita).
 
 Choices show their titles (the schema's ``option_titles`` or easel_client.labels' list), a
-parameter shows only where it does something (``applies_when``), the seed has a dice button.
+parameter shows only where it does something (``applies_when``), the seed has a dice button, a
+text parameter (a prompt) is a text box: several lines where the schema says ``multiline``, at
+most ``max_len`` characters. Parameters the docker fills itself (``managed``, such as a
+generative operation's ``conversation``) get no widget.
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ import random
 
 from .i18n import i18n
 from .qt import (QColor, QDoubleSpinBox, QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QIcon,
-                 QLabel, QPainter, QPixmap, QSizePolicy, QSlider, QSpinBox, Qt, QToolButton,
-                 QWidget)
+                 QLabel, QLineEdit, QPainter, QPixmap, QPlainTextEdit, QSizePolicy, QSlider,
+                 QSpinBox, Qt, QToolButton, QWidget)
 
 try:
     from .easel_client import labels
@@ -56,7 +59,7 @@ def row(*widgets) -> QWidget:
 class ParamForm(QWidget):
     """Widgets for one operation's parameters, built from its schema."""
 
-    def __init__(self, op: dict, values: dict | None = None, parent=None):
+    def __init__(self, op: dict, values: dict | None = None, parent=None, managed=()):
         super().__init__(parent)
         self.op = op
         self._getters: dict = {}
@@ -68,6 +71,8 @@ class ParamForm(QWidget):
         self.form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         values = values or {}
         for name, p in self._params.items():
+            if name in managed:
+                continue
             widget = self._widget_for(p, values.get(name, p.get("default")))
             if widget is None:
                 continue
@@ -163,7 +168,53 @@ class ParamForm(QWidget):
             self._getters[name] = spin.value
             self._setters[name] = lambda v, s=spin: s.setValue(int(v))
             return row(spin, dice)
+        if kind == "text":
+            return self._text_widget(p, value)
         return None  # a kind this version does not know: the daemon's default applies
+
+    def _text_widget(self, p: dict, value):
+        name = p["name"]
+        max_len = int(p.get("max_len") or 0)
+        text = str(value or "")
+        if max_len > 0:
+            text = text[:max_len]
+        if not p.get("multiline"):
+            edit = QLineEdit()
+            edit.setObjectName(f"easel_param_{name}")
+            if max_len > 0:
+                edit.setMaxLength(max_len)
+            edit.setText(text)
+            edit.textChanged.connect(self._changed)
+            self._getters[name] = edit.text
+            self._setters[name] = lambda v, e=edit: e.setText(str(v))
+            return edit
+        edit = QPlainTextEdit()
+        edit.setObjectName(f"easel_param_{name}")
+        edit.setTabChangesFocus(True)
+        edit.setPlaceholderText(labels.sentence(p.get("description") or ""))
+        line = edit.fontMetrics().lineSpacing()
+        edit.setMinimumHeight(3 * line + 12)
+        edit.setMaximumHeight(6 * line + 12)
+        edit.setPlainText(text)
+
+        def clip(e=edit):
+            # QPlainTextEdit has no maximum length: cut what goes past it (a paste).
+            t = e.toPlainText()
+            if max_len > 0 and len(t) > max_len:
+                cur = e.textCursor()
+                pos = min(cur.position(), max_len)
+                e.blockSignals(True)
+                e.setPlainText(t[:max_len])
+                e.blockSignals(False)
+                cur = e.textCursor()
+                cur.setPosition(pos)
+                e.setTextCursor(cur)
+            self._changed()
+        edit.textChanged.connect(clip)
+        self._getters[name] = edit.toPlainText
+        self._setters[name] = lambda v, e=edit: e.setPlainText(str(v)[:max_len] if max_len > 0
+                                                                 else str(v))
+        return edit
 
     def update_applicable(self) -> None:
         """Shows only the parameters that do something with the current values."""

@@ -38,7 +38,7 @@ if QT6:
         QStandardItemModel  # noqa: F401
     from PyQt6.QtWidgets import QApplication, QCheckBox, QComboBox, QDoubleSpinBox, \
         QFormLayout, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, \
-        QListWidget, QListWidgetItem, QProgressBar, QPushButton, QScrollArea, QSizePolicy, \
+        QListWidget, QListWidgetItem, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSizePolicy, \
         QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget  # noqa: F401
 else:
     from PyQt5 import QtCore, QtGui, QtWidgets  # noqa: F401
@@ -48,7 +48,7 @@ else:
         QStandardItemModel  # noqa: F401
     from PyQt5.QtWidgets import QApplication, QCheckBox, QComboBox, QDoubleSpinBox, \
         QFormLayout, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, \
-        QListWidget, QListWidgetItem, QProgressBar, QPushButton, QScrollArea, QSizePolicy, \
+        QListWidget, QListWidgetItem, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSizePolicy, \
         QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget  # noqa: F401
 
 
