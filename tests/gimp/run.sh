@@ -53,6 +53,9 @@ cleanup() {
     if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
         kill -TERM "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null
     fi
+    if [ -n "${CPID:-}" ] && kill -0 "$CPID" 2>/dev/null; then  # daemon_ctl.py stops its daemon
+        touch "$WORK/ctl/quit"; wait "$CPID" 2>/dev/null
+    fi
     local i
     for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
         umount "${MOUNTS[$i]}" 2>/dev/null || umount -l "${MOUNTS[$i]}" 2>/dev/null
@@ -170,6 +173,19 @@ if kill -0 "$DPID" 2>/dev/null; then
 else
     pass; wait "$DPID" 2>/dev/null; DPID=""
 fi
+
+echo "== data safety: the daemon, its socket and the image changing under a running job"
+cp "$HERE/safety_tests.py" "$HERE/safety_hook.py" "$WORK/"
+mkdir -p "$WORK/ctl"
+python3 "$HERE/daemon_ctl.py" "$EASELD" "$WORK/easeld.toml" "$SOCK" "$WORK/ctl" "$WORK/easeld-safety.log" &
+CPID=$!
+for _ in $(seq 300); do [ -s "$WORK/ctl/ready.json" ] && break; sleep 0.05; done
+gimp_run safety "$WORK/safety_tests.py" "$WORK/safety.json" EASEL_GIMP_CTL="$WORK/ctl" \
+    EASEL_GIMP_TEST_HOOK="$WORK/safety_hook.py"
+judge "$WORK/safety.json" safety
+python3 -c 'import json,sys; print("   safety cases:", json.load(open(sys.argv[1]))["info"].get("cases"))' \
+    "$WORK/safety.json" 2>/dev/null
+touch "$WORK/ctl/quit"; wait "$CPID" 2>/dev/null; CPID=""
 
 echo "== registering without a daemon: from the cached capabilities, then from the built-in list"
 rm -f "$HOME_IN/.config/GIMP/3.0/pluginrc"   # makes GIMP query the plug-in again

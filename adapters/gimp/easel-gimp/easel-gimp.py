@@ -22,13 +22,16 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, Gio, GLib, GObject  # noqa: E402
 
 import easel_gimp_ops as ops  # noqa: E402
-from easel_client import Client, EaselError, Image, SharedBuffer  # noqa: E402
+from easel_client import Client, DaemonUnavailable, EaselError, Image, SharedBuffer  # noqa: E402
 
 # How long registration waits for the daemon when GIMP queries the plug-in (GIMP waits for it).
 QUERY_TIMEOUT = 8.0
 CLIENT_NAME = "easel-gimp/0.1.0"
 # Tests: a file that receives one JSON line per progress event.
 TRACE = os.environ.get("EASEL_GIMP_TRACE")
+# Tests: a Python file whose during_job(image, drawable, job, fraction) runs at each progress
+# event, to do what a user or the system may do while a job runs (tests/gimp/safety_tests.py).
+TEST_HOOK = os.environ.get("EASEL_GIMP_TEST_HOOK")
 
 
 def log(msg):
@@ -262,6 +265,8 @@ class EaselPlugIn(Gimp.PlugIn):
             layer = run_operation(op, image, drawables[0], values, refs, run_mode)
         except UserError as e:
             return gimp_error(procedure, str(e), Gimp.PDBStatusType.CALLING_ERROR)
+        except ResultDropped as e:
+            return gimp_error(procedure, str(e))
         except (EaselError, OSError) as e:
             return gimp_error(procedure, describe(e))
         log(f"{op['id']}: new layer '{layer.get_name()}'")
@@ -285,6 +290,8 @@ class EaselPlugIn(Gimp.PlugIn):
                            config.get_property("operation"), config.get_property("params"))
         except UserError as e:
             return gimp_error(procedure, str(e), Gimp.PDBStatusType.CALLING_ERROR)
+        except ResultDropped as e:
+            return gimp_error(procedure, str(e))
         except (EaselError, OSError) as e:
             return gimp_error(procedure, describe(e))
         rv = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, None)
@@ -302,6 +309,45 @@ def gvalue_int(n):
 
 class UserError(Exception):
     """A problem the user can fix (no layer, no selection where one is needed, bad arguments)."""
+
+
+class ResultDropped(Exception):
+    """The job ended without a result to place (the daemon stopped mid-job, or the image or its
+    layer changed meanwhile): the image was not changed; the message says why and what to do."""
+
+
+def target_state(image, drawable):
+    """What a result must still find when it arrives: the image's and the layer's size."""
+    return {"image": (image.get_width(), image.get_height()),
+            "layer": (drawable.get_width(), drawable.get_height()), "id": image.get_id()}
+
+
+def target_problem(image, drawable, sent):
+    """Why a result can no longer be placed (the image closed, the layer deleted, or either
+    resized while the job ran), or None: a result lands only where it was computed from."""
+    if not image.is_valid():
+        return "the image was closed"
+    if not drawable.is_valid() or drawable.get_image() is None \
+            or drawable.get_image().get_id() != sent["id"]:
+        return "the layer was deleted"
+    lw, lh = drawable.get_width(), drawable.get_height()
+    if (lw, lh) != sent["layer"]:
+        return f"the layer was resized ({sent['layer'][0]}x{sent['layer'][1]} to {lw}x{lh})"
+    iw, ih = image.get_width(), image.get_height()
+    if (iw, ih) != sent["image"]:
+        return f"the image was resized ({sent['image'][0]}x{sent['image'][1]} to {iw}x{ih})"
+    return None
+
+
+def _run_test_hook(image, drawable, job, fraction):
+    import importlib.util
+    mod = sys.modules.get("easel_gimp_test_hook")
+    if mod is None:
+        spec = importlib.util.spec_from_file_location("easel_gimp_test_hook", TEST_HOOK)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        sys.modules["easel_gimp_test_hook"] = mod
+    mod.during_job(image, drawable, job, fraction)
 
 
 # ---------------------------------------------------------------------------- pixels
@@ -353,6 +399,7 @@ def run_operation(op, image, drawable, values, refs, run_mode, priority="interac
     req = ops.collect_request(op, values)
     rgba_babl, fmt, mask_babl, mask_fmt = precision_formats(image)
     w, h = drawable.get_width(), drawable.get_height()
+    sent = target_state(image, drawable)
     mask_bytes = selection_mask(image, drawable, mask_babl)
     if mask_bytes is not None and not any(mask_bytes):
         raise UserError("Easel: the selection does not touch the layer; select part of the "
@@ -409,10 +456,24 @@ def run_operation(op, image, drawable, values, refs, run_mode, priority="interac
                         shown_pct[0] = pct
                         Gimp.progress_set_text(f"Easel: {title}: {pct}%")
                     Gimp.progress_update(f)
+                if TEST_HOOK:
+                    _run_test_hook(image, drawable, job, fraction)
 
             # Cancelling in GIMP ends this plug-in process; its connection closes and the
             # daemon cancels the job (closing a connection cancels its unfinished jobs).
-            with client.wait(job, on_progress=on_progress) as res:
+            try:
+                res = client.wait(job, on_progress=on_progress)
+            except DaemonUnavailable as e:
+                raise ResultDropped(
+                    f"Easel: the Easel daemon stopped while working on {title} ({e.message}). "
+                    f"The image was not changed. Run the filter again: the daemon is started "
+                    f"again when it is not running.") from None
+            with res:
+                why = target_problem(image, drawable, sent)
+                if why is not None:
+                    raise ResultDropped(
+                        f"Easel: {title}: {why} while it ran, so its result was dropped. The "
+                        f"image was not changed; run the filter again.")
                 return place_result(op, image, drawable, res, req["output"], rgba_babl, fmt)
     finally:
         for sb in shared:
