@@ -143,7 +143,8 @@ timeout 200 "$PY" "$HERE/ws_test.py" "$WORK/frame.png" "$WORK/ws" "$WORK/easeld.
     "$KILL_CMD" "$START_CMD" | tee "$WORK/ws.out"
 count "$WORK/ws.out"
 mkdir -p "$WORK/sb"
-timeout 240 "$PY" "$HERE/storyboard_test.py" "$PHOTOS" "$WORK/sb" "$WORK/easeld.sock" | tee "$WORK/sb.out"
+timeout 300 "$PY" "$HERE/storyboard_test.py" "$PHOTOS" "$WORK/sb" "$WORK/easeld.sock" \
+    "$KILL_CMD" "$START_CMD" | tee "$WORK/sb.out"
 count "$WORK/sb.out"
 grep -q '^storyboard checks:' "$WORK/sb.out" || fail "storyboard_test.py did not finish"
 grep -q "\[easel\] module" "$HOME/.config/obs-studio/logs/"*.txt 2>/dev/null \

@@ -1,12 +1,13 @@
 """The Easel storyboard source inside the real OBS Studio, driven through obs-websocket.
 
-Usage: storyboard_test.py PHOTOS OUTDIR SOCKET
+Usage: storyboard_test.py PHOTOS OUTDIR SOCKET [KILL_CMD START_CMD]
 Creates a storyboard of three fixture photos processed with remove background + match look
 (reference: coffee.png) on a green board, waits for the processing, exports it (numbered PNGs
 and an OpenTimelineIO timeline, validated with the `opentimelineio` package when it imports),
 takes source screenshots in the middle of each panel and checks order, background, look; grabs
 a frame of another source as a fourth panel; changes a setting and checks the re-processing
-while OBS keeps rendering; and runs a second board against a socket with no daemon (panels
+while OBS keeps rendering; with KILL_CMD and START_CMD, kills the daemon (the last results stay
+on screen, the status says so) and starts it again (processed again by itself); and runs a second board against a socket with no daemon (panels
 shown unprocessed, the status says so). Prints "ok"/"FAIL" lines and a summary.
 """
 import base64
@@ -14,6 +15,7 @@ import io
 import json
 import logging
 import os
+import subprocess
 import sys
 import time
 
@@ -22,6 +24,7 @@ import obsws_python as obs
 from PIL import Image
 
 photos, out, sock = sys.argv[1:4]
+kill_cmd, start_cmd = (sys.argv[4:6] + ["", ""])[:2]
 W, H = 640, 360
 GREEN = np.array((0, 255, 0), np.float64)
 PANELS = ["girl-1.jpg", "car-1.jpg", "chelsea.png"]
@@ -155,6 +158,20 @@ check("storyboard: progress shown while processing",
 check("storyboard: the status names the chain",
       "Remove background → Match look" in final, repr(final))
 
+# The properties come from the daemon's operations and their schemas.
+def items(name, prop):
+    return [i["itemValue"] for i in
+            c.get_input_properties_list_property_items(name, prop).property_items]
+
+
+ops = items(board, "step1")
+check("properties: the chain's operations are the daemon's",
+      {"remove-background", "match-look", "fix-low-light"} <= set(ops), str(ops))
+models, spaces = items(board, "s1_model"), items(board, "s2_space")
+check("properties: each operation's parameters come from its schema",
+      {"u2netp", "isnet-general-small"} <= set(models) and spaces == ["lab", "oklab"],
+      f"{models} {spaces}")
+
 # Export: numbered PNGs and the timeline.
 c.press_input_properties_button(board, "export")
 s = wait_status(c, board, ["Exported 3 panels"], 60)
@@ -277,6 +294,8 @@ check("look: the panels' subjects are closer to each other in colour than unproc
 
 # A frame grabbed from another source becomes a fourth panel, processed like the others.
 c.create_input("Storyboard test", "Grab me", "image_source", {"file": f"{photos}/astronaut.png"}, False)
+check("properties: other sources are offered to grab from", "Grab me" in items(board, "grab_source"),
+      str(items(board, "grab_source")))
 c.set_input_settings(board, {"grab_source": "Grab me"}, True)
 c.press_input_properties_button(board, "grab")
 panels = []
@@ -315,6 +334,28 @@ o = originals[0][mask].mean(axis=0) if mask.any() else np.zeros(3)
 check("re-processing: with strength 0 the first panel has its own colours again",
       np.linalg.norm(m - o) < 0.5 * np.linalg.norm(proc_means[0] - o),
       f"mean {np.round(m)}, unprocessed {np.round(o)}, matched {np.round(proc_means[0])}")
+
+if kill_cmd:
+    # The daemon killed, then a change: the last results stay, the status says why.
+    subprocess.run(kill_cmd, shell=True, check=False)
+    c.set_input_settings(board, {"s2_strength": 1.0}, True)
+    s = wait_status(c, board, ["not reachable"], 30)
+    check("daemon killed: the status says so", "not reachable" in s, repr(s))
+    c.press_input_properties_button(board, "restart")
+    time.sleep(1.5)
+    px = shot(c, board, "storyboard-daemon-down")
+    d = np.abs(px - again).mean()
+    check("daemon killed: the last result stays on screen", d < 6, f"difference {d:.1f}")
+    subprocess.run(start_cmd, shell=True, check=False)
+    s = wait_status(c, board, ["connected", "4 of 4 panels processed"], 90)
+    check("daemon restarted: processed again by itself",
+          "connected" in s and "4 of 4 panels processed" in s, repr(s))
+    time.sleep(0.5)
+    c.press_input_properties_button(board, "restart")
+    time.sleep(1.5)
+    px = shot(c, board, "storyboard-daemon-back")
+    d = np.abs(px - shots[0]).mean()
+    check("daemon restarted: the matched look is back", d < 6, f"difference {d:.1f}")
 
 # No daemon: the panels are shown unprocessed and the status says so; errors name the panel.
 off = dict(base, socket=os.path.join(out, "nobody-listens.sock"), export_dir="",

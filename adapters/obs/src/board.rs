@@ -294,7 +294,10 @@ impl Worker {
                     }
                 }
             } else {
-                self.activity = "Showing the panels unprocessed until the daemon answers.".into();
+                self.activity =
+                    "Waiting for the daemon: each panel shows its last result, or is shown \
+                                 unprocessed."
+                        .into();
             }
         } else {
             let ok = keys
@@ -565,7 +568,7 @@ impl Worker {
             ));
         }
         self.daemon_note = format!(
-            "Daemon: {e}. The panels are shown unprocessed; retrying every {} s.",
+            "Daemon: {e}. Panels without a result are shown unprocessed; retrying every {} s.",
             RETRY.as_secs()
         );
     }
@@ -613,20 +616,7 @@ impl Worker {
                     info.title
                 )));
             }
-            let mut params = step.params.clone();
-            // Only what this operation declares (settings of an earlier choice may linger).
-            params.retain(|k, _| info.params.iter().any(|p| p.name == *k));
-            for param in &info.params {
-                match &param.kind {
-                    ParamKind::Text { .. } if param.name == "prompt" && !p.prompt.is_empty() => {
-                        params.insert("prompt".into(), json!(p.prompt));
-                    }
-                    ParamKind::Seed { .. } if cfg.seed != 0 => {
-                        params.insert(param.name.clone(), json!(cfg.seed));
-                    }
-                    _ => {}
-                }
-            }
+            let params = step_params(info, step, &p.prompt, cfg.seed);
             let mut use_refs: Vec<&SharedInput> = Vec::new();
             if info.max_references > 0 {
                 use_refs.extend(refs.iter().take(info.max_references as usize));
@@ -884,6 +874,31 @@ impl Worker {
     }
 }
 
+/// The parameters one step sends: those the user set that the operation declares (settings of
+/// an earlier choice may linger), the panel's prompt in a Text parameter named `prompt`, and
+/// the board's seed in every Seed parameter (unless it is 0: the daemon picks).
+fn step_params(
+    info: &OperationInfo,
+    step: &Step,
+    prompt: &str,
+    seed: u64,
+) -> BTreeMap<String, Value> {
+    let mut params = step.params.clone();
+    params.retain(|k, _| info.params.iter().any(|p| p.name == *k));
+    for param in &info.params {
+        match &param.kind {
+            ParamKind::Text { .. } if param.name == "prompt" && !prompt.is_empty() => {
+                params.insert("prompt".into(), json!(prompt));
+            }
+            ParamKind::Seed { .. } if seed != 0 => {
+                params.insert(param.name.clone(), json!(seed));
+            }
+            _ => {}
+        }
+    }
+    params
+}
+
 /// Waits until `job` has ended (true; its result is then fetched at once), or cancels it and
 /// returns false when the source is going away or its settings changed, so neither waits for
 /// a long job.
@@ -947,6 +962,40 @@ fn place(input: &OwnedImage, out: &OwnedImage, x: u64, y: u64) -> OwnedImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prompts_and_seeds_reach_their_parameters() {
+        let info: OperationInfo = serde_json::from_value(json!({
+            "id": "gen", "title": "Gen", "category": "Generative", "description": "",
+            "plugin": "p", "mask": "optional", "min_references": 0, "max_references": 0,
+            "flags": [], "working_format": "rgba8", "output_scale": 1, "models": [],
+            "params": [
+                {"name": "prompt", "title": "Prompt", "description": "", "kind": "text",
+                 "default": "", "max_len": 100},
+                {"name": "seed", "title": "Seed", "description": "", "kind": "seed", "default": 0},
+                {"name": "strength", "title": "S", "description": "", "kind": "float",
+                 "min": 0.0, "max": 1.0, "default": 1.0, "step": 0.1}
+            ]
+        }))
+        .expect("operation info");
+        let step = Step {
+            op: "gen".into(),
+            params: BTreeMap::from([
+                ("prompt".to_string(), json!("board-wide")),
+                ("strength".to_string(), json!(0.5)),
+                ("model".to_string(), json!("from an earlier operation")),
+            ]),
+        };
+        let p = step_params(&info, &step, "a red car", 7);
+        assert_eq!(p["prompt"], "a red car");
+        assert_eq!(p["seed"], 7);
+        assert_eq!(p["strength"], 0.5);
+        assert!(!p.contains_key("model"));
+        // Without a panel prompt the operation's own field stays; seed 0 is left to the daemon.
+        let p = step_params(&info, &step, "", 0);
+        assert_eq!(p["prompt"], "board-wide");
+        assert!(!p.contains_key("seed"));
+    }
 
     #[test]
     fn placing_results() {
