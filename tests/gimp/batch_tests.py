@@ -469,11 +469,201 @@ def test_daemon_down():
     img.delete()
 
 
+# ------------------------------------------------------------------------------ generative
+# Against the test's local Gemini stand-in (tests/generative/fake_gemini.py, started by run.sh;
+# the daemon has its key and address from EASEL_GEMINI_API_KEY / EASEL_GEMINI_BASE_URL).
+GEN_PALETTE = [(220, 40, 30, 255), (30, 200, 60, 255), (40, 60, 220, 255)]
+
+
+def gen_requests():
+    try:
+        with open(os.environ.get("EASEL_GEN_LOG") or "") as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except OSError:
+        return []
+
+
+def near(got, want, tol=2):
+    return got is not None and want is not None and len(got) == len(want) \
+        and all(abs(int(a) - int(b)) <= tol for a, b in zip(got, want))
+
+
+def layer_turns(layer):
+    p = layer.get_parasite("easel-turns")
+    return json.loads(bytes(p.get_data()).decode()) if p is not None else None
+
+
+def test_generative():
+    key = os.environ.get("EASEL_GEN_KEY") or ""
+    ok = bool(key and os.environ.get("EASEL_GEN_LOG"))
+    check("generative: run.sh started the local Gemini stand-in", ok)
+    if not ok:
+        return
+    proc = PDB.lookup_procedure("plug-in-easel-generative-edit")
+    check("generative: Edit selection from a prompt has a procedure", proc is not None)
+    if proc is None:
+        return
+    args = {a.get_name(): a for a in proc.get_arguments()}
+    check("generative: the Text parameter prompt is a string argument of the procedure",
+          "prompt" in args and args["prompt"].value_type.name == "gchararray",
+          {k: v.value_type.name for k, v in args.items()})
+    check("generative: the conversation is no argument (the adapter fills it)",
+          "conversation" not in args, sorted(args))
+    check("generative: seed and reference layers are arguments",
+          "seed" in args and "reference" in args, sorted(args))
+    check("generative: listed under Filters > Easel > Generative",
+          any(m.endswith("/Easel/Generative") for m in proc.get_menu_paths()),
+          proc.get_menu_paths())
+
+    W, H = 240, 160
+    img = Gimp.Image.new(W, H, Gimp.ImageBaseType.RGB)
+    photo = Gimp.Layer.new(img, "Photo", W, H, Gimp.ImageType.RGBA_IMAGE, 100.0,
+                           Gimp.LayerMode.NORMAL)
+    img.insert_layer(photo, None, 0)
+    buf = photo.get_buffer()
+    buf.set(Gegl.Rectangle.new(0, 0, W, H), "R'G'B'A u8",
+            bytes(b for y in range(H) for x in range(W) for b in (x, y, 90, 255)))
+    buf.flush()
+    char = Gimp.Layer.new(img, "Character", 40, 40, Gimp.ImageType.RGBA_IMAGE, 100.0,
+                          Gimp.LayerMode.NORMAL)
+    img.insert_layer(char, None, 0)
+    char.set_offsets(10, 10)
+    cb = char.get_buffer()
+    cb.set(Gegl.Rectangle.new(0, 0, 40, 40), "R'G'B'A u8", bytes((250, 200, 0, 255)) * 1600)
+    cb.flush()
+    sx, sy, sw, sh = 100, 60, 60, 40
+    img.select_rectangle(Gimp.ChannelOps.REPLACE, sx, sy, sw, sh)
+    crop = (max(0, sx - 64), max(0, sy - 64), min(W, sx + sw + 64) - max(0, sx - 64),
+            min(H, sy + sh + 64) - max(0, sy - 64))
+
+    def turn(label, drawable, prompt, palette_i, name):
+        n0, sent0 = len(img.get_layers()), len(gen_requests())
+        photo_before = pixels(photo, (0, 0, W, H))
+        st, msg, dt = run_proc("plug-in-easel-generative-edit", img, [drawable], prompt=prompt,
+                               reference=char)
+        timings[f"generative {label}"] = round(dt * 1000)
+        check(f"generative {label}: succeeded", st == Gimp.PDBStatusType.SUCCESS, f"{st} {msg}")
+        reqs = gen_requests()[sent0:]
+        check(f"generative {label}: one request reached the service", len(reqs) == 1, len(reqs))
+        new = [lay for lay in img.get_layers() if lay.get_name() == name]
+        check(f"generative {label}: one new layer \u201c{name}\u201d",
+              len(img.get_layers()) == n0 + 1 and len(new) == 1,
+              [lay.get_name() for lay in img.get_layers()])
+        if not new:
+            return None, reqs[0] if reqs else None
+        lay = new[0]
+        _, ox, oy = lay.get_offsets()
+        check(f"generative {label}: the layer covers the crop (selection + 64 px context)",
+              (ox, oy, lay.get_width(), lay.get_height()) == crop,
+              ((ox, oy, lay.get_width(), lay.get_height()), crop))
+        inside = [px8(lay, x - ox, y - oy) for x, y in ((sx + 2, sy + 2), (130, 80),
+                                                        (sx + sw - 3, sy + sh - 3))]
+        check(f"generative {label}: inside the selection, the service's answer",
+              all(near(p, GEN_PALETTE[palette_i]) for p in inside), inside)
+        out = [(px8(lay, x - ox, y - oy), (x, y, 90, 255)) for x, y in ((40, 5), (95, 70),
+                                                                        (200, 150))]
+        check(f"generative {label}: outside the selection, the original pixels (through the "
+              "mask)", all(near(g, w) for g, w in out), out)
+        check(f"generative {label}: the photo layer is unchanged",
+              pixels(photo, (0, 0, W, H)) == photo_before)
+        return lay, reqs[0] if reqs else None
+
+    # ------------------------------------------------------------------ turn 1
+    lay1, q = turn("turn 1", photo, "give her a red hat", 0, "Edit selection from a prompt")
+    if q:
+        check("generative turn 1: POST .../models/gemini-2.5-flash-image:generateContent",
+              q["path"] == "/v1beta/models/gemini-2.5-flash-image:generateContent", q["path"])
+        check("generative turn 1: the key only in its header (from the environment)",
+              q["key_in_header"] and not q["key_in_url"] and not q["key_in_body"], q)
+        t = q.get("turns") or []
+        imgs = t[0]["images"] if t else []
+        check("generative turn 1: one user turn with the prompt, the crop, the mask, the "
+              "character", len(t) == 1 and "give her a red hat" in t[0]["texts"][0]
+              and len(imgs) == 3, t)
+        if len(imgs) == 3:
+            check("generative turn 1: the crop as sent is the photo there",
+                  (imgs[0].get("width"), imgs[0].get("height")) == crop[2:]
+                  and near(imgs[0].get("corner"), (crop[0] + 1, crop[1] + 1, 90, 255)), imgs[0])
+            check("generative turn 1: the mask is white in the selection",
+                  imgs[1].get("center") == [255, 255, 255, 255], imgs[1])
+            check("generative turn 1: the reference is the Character layer's own pixels",
+                  (imgs[2].get("width"), imgs[2].get("height")) == (40, 40)
+                  and near(imgs[2].get("center"), (250, 200, 0, 255)), imgs[2])
+    if lay1 is None:
+        img.delete()
+        return
+    rec = layer_turns(lay1)
+    check("generative turn 1: the layer records its prompt and the layer it was made from",
+          rec is not None and rec.get("turns") == ["give her a red hat"]
+          and rec.get("source") == photo.get_tattoo(), rec)
+
+    # ------------------------------------------------------------------ turn 2: on the result
+    lay2, q = turn("turn 2 (the result layer selected)", lay1, "make the hat green", 1,
+                   "Edit selection from a prompt (turn 2)")
+    if q:
+        t = q.get("turns") or []
+        check("generative turn 2: user, model (the last result), user",
+              [x["role"] for x in t] == ["user", "model", "user"], [x["role"] for x in t])
+        if len(t) == 3:
+            check("generative turn 2: the first user turn names the earlier prompt, with the "
+                  "crop of the photo (not of the result), the mask and the character",
+                  "give her a red hat" in t[0]["texts"][0] and len(t[0]["images"]) == 3
+                  and near(t[0]["images"][0].get("corner"), (crop[0] + 1, crop[1] + 1, 90, 255))
+                  and near(t[0]["images"][2].get("center"), (250, 200, 0, 255)), t[0])
+            prior = t[1]["images"]
+            check("generative turn 2: the model turn holds turn 1's result",
+                  len(prior) == 1 and near(prior[0].get("center"), GEN_PALETTE[0])
+                  and (prior[0].get("width"), prior[0].get("height")) == crop[2:], prior)
+            check("generative turn 2: the last user turn is the new instruction",
+                  t[2]["texts"] == ["make the hat green"], t[2]["texts"])
+    if lay2 is None:
+        img.delete()
+        return
+
+    # ------------------------------------------------------------------ turn 3
+    lay3, q = turn("turn 3", lay2, "add a blue feather", 2,
+                   "Edit selection from a prompt (turn 3)")
+    if q:
+        t = q.get("turns") or []
+        check("generative turn 3: both earlier prompts, turn 2's result, the new prompt",
+              len(t) == 3 and "give her a red hat\nThen: make the hat green" in t[0]["texts"][0]
+              and near(t[1]["images"][0].get("center"), GEN_PALETTE[1])
+              and t[2]["texts"] == ["add a blue feather"], t)
+    rec = layer_turns(lay3) if lay3 is not None else None
+    check("generative turn 3: the layer records all three turns",
+          rec is not None and rec.get("turns") == ["give her a red hat", "make the hat green",
+                                                   "add a blue feather"], rec)
+
+    # ------------------------------------------------------------------ the turns in the XCF
+    if lay3 is not None:
+        xcf = os.path.join(WORK, "generative.xcf")
+        Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, img, Gio.File.new_for_path(xcf), None)
+        back = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(xcf))
+        again = [lay for lay in back.get_layers()
+                 if lay.get_name() == "Edit selection from a prompt (turn 3)"]
+        check("generative: the turns are saved in the XCF with the layer",
+              again and layer_turns(again[0]) == rec, again and layer_turns(again[0]))
+        back.delete()
+
+    # ------------------------------------------------------------------ refusals
+    n0, sent0 = len(img.get_layers()), len(gen_requests())
+    st, msg, _ = run_proc("plug-in-easel-generative-edit", img, [photo], prompt="x" * 4001)
+    check("generative: a prompt over 4000 characters is refused before sending, naming it",
+          st != Gimp.PDBStatusType.SUCCESS and "prompt" in msg and "4000" in msg
+          and len(gen_requests()) == sent0 and len(img.get_layers()) == n0, f"{st} {msg}")
+    st, msg, _ = run_proc("plug-in-easel-generative-edit", img, [photo], prompt="QUOTA-TEST hat")
+    check("generative: a quota error comes back in the service's words, image unchanged",
+          st == Gimp.PDBStatusType.EXECUTION_ERROR and "429" in msg
+          and "Resource has been exhausted" in msg and len(img.get_layers()) == n0, f"{st} {msg}")
+    check("generative: the key is not in the error", key not in msg, msg)
+    img.delete()
+
+
 t_all = time.monotonic()
 for t in (test_registration, test_remove_background_alpha, test_remove_background_layer_mask,
           test_invert_u8, test_invert_u16, test_invert_float,
           test_invert_no_selection_offset_layer, test_upscale_2x, test_mask_required, test_match_look_reference,
-          test_batch_folder, test_cancel, test_daemon_down):
+          test_batch_folder, test_generative, test_cancel, test_daemon_down):
     t0 = time.monotonic()
     guarded(t)
     timings["test " + t.__name__] = round((time.monotonic() - t0) * 1000)

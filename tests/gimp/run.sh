@@ -6,6 +6,11 @@
 # registration from the cache and from the built-in list with the daemon stopped. Judged by the
 # results files the tests write; ends with "N passed, M failed", non-zero on failure. Root only.
 #
+# Generative edits: the daemon gets the key and address of a local stand-in of the Gemini API
+# (tests/generative/fake_gemini.py on 127.0.0.1, outside the chroot: same network) from
+# EASEL_GEMINI_API_KEY / EASEL_GEMINI_BASE_URL; the batch tests edit a selection from a prompt and
+# refine it twice. Afterwards the key must be in no file the run wrote.
+#
 # Environment: EASELD (default target/debug/easeld), EASEL_GIMP_CHROOT (default
 # /opt/easel-gimp-trixie), EASEL_GIMP_KEEP=1 keeps the work folder.
 set -u
@@ -49,6 +54,7 @@ WORK=$(mktemp -d /tmp/easel-gimp-test.XXXXXX)
 chmod 755 "$WORK"
 MOUNTS=()
 DPID=""
+GPID=""
 cleanup() {
     if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
         kill -TERM "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null
@@ -56,6 +62,7 @@ cleanup() {
     if [ -n "${CPID:-}" ] && kill -0 "$CPID" 2>/dev/null; then  # daemon_ctl.py stops its daemon
         touch "$WORK/ctl/quit"; wait "$CPID" 2>/dev/null
     fi
+    [ -n "$GPID" ] && kill "$GPID" 2>/dev/null && wait "$GPID" 2>/dev/null
     local i
     for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
         umount "${MOUNTS[$i]}" 2>/dev/null || umount -l "${MOUNTS[$i]}" 2>/dev/null
@@ -111,8 +118,19 @@ if [ "$uf" -gt 0 ] || [ "$up" -eq 0 ]; then
 fi
 echo "   $up passed, $uf failed"
 
+echo "== a local Gemini stand-in for the generative operations"
+GEN_KEY="AIza-easel-gimp-test-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+GEN_LOG="$WORK/gen-requests.jsonl"
+python3 "$REPO/tests/generative/fake_gemini.py" --key "$GEN_KEY" --log "$GEN_LOG" \
+    --port-file "$WORK/gen.port" >"$WORK/gen.log" 2>&1 &
+GPID=$!
+for _ in $(seq 100); do [ -s "$WORK/gen.port" ] && break; sleep 0.1; done
+[ -s "$WORK/gen.port" ] && pass || { fail "the local Gemini stand-in did not start"; cat "$WORK/gen.log"; }
+GEN_URL="http://127.0.0.1:$(cat "$WORK/gen.port" 2>/dev/null)"
+
 echo "== starting easeld outside the chroot"
-"$EASELD" --config "$WORK/easeld.toml" >"$WORK/easeld.log" 2>&1 &
+EASEL_GEMINI_API_KEY="$GEN_KEY" EASEL_GEMINI_BASE_URL="$GEN_URL" \
+    "$EASELD" --config "$WORK/easeld.toml" >"$WORK/easeld.log" 2>&1 &
 DPID=$!
 for _ in $(seq 200); do [ -S "$SOCK" ] && break; sleep 0.05; done
 [ -S "$SOCK" ] && pass || { fail "easeld did not create $SOCK"; tail -20 "$WORK/easeld.log"; finish; }
@@ -165,8 +183,12 @@ PYEOF
 }
 
 echo "== GIMP 3 batch mode: the Easel procedures on real photos with the real daemon"
-gimp_run main "$WORK/batch_tests.py" "$WORK/main.json"
+gimp_run main "$WORK/batch_tests.py" "$WORK/main.json" EASEL_GEN_LOG="$GEN_LOG" \
+    EASEL_GEN_KEY="$GEN_KEY"
 judge "$WORK/main.json" main
+# The key was only in the daemon's environment: no log, image or setting may hold it.
+leaks=$(grep -rlF "$GEN_KEY" "$WORK" 2>/dev/null)
+if [ -s "$GEN_LOG" ] && [ -z "$leaks" ]; then pass; else fail "the API key leaked into: ${leaks:-(no requests logged)}"; fi
 sleep 0.5
 if kill -0 "$DPID" 2>/dev/null; then
     fail "easeld still running after the test asked it to shut down"

@@ -76,6 +76,51 @@ class Schema(unittest.TestCase):
         self.assertEqual(ops.menu_path({"category": "Color"}), "<Image>/Filters/Easel/Color")
 
 
+GENERATIVE = {"id": "generative-edit", "title": "Edit selection from a prompt",
+              "category": "Generative", "mask": "optional", "min_references": 0,
+              "max_references": 9, "flags": ["composite_through_mask"],
+              "params": [{"name": "prompt", "title": "Prompt", "kind": "text", "default": "",
+                          "max_len": 10, "multiline": True},
+                         {"name": "conversation", "kind": "text", "default": "",
+                          "max_len": 100, "multiline": True},
+                         {"name": "seed", "kind": "seed", "default": 0}]}
+
+
+class Generative(unittest.TestCase):
+    def test_text_parameters_are_string_arguments(self):
+        s = {x["arg"]: x for x in ops.argument_specs(GENERATIVE)}
+        self.assertEqual((s["prompt"]["kind"], s["prompt"]["default"], s["prompt"]["max_len"],
+                          s["prompt"]["multiline"]), ("string", "", 10, True))
+        self.assertIn("at most 10 characters", s["prompt"]["blurb"])
+        self.assertNotIn("conversation", s, "the adapter fills the conversation itself")
+        self.assertIn("prompt", ops.dialog_arguments(GENERATIVE, True))
+        req = ops.collect_request(GENERATIVE, {"prompt": "a red hat", "seed": 3})
+        self.assertEqual(req["params"], {"prompt": "a red hat", "seed": 3})
+        self.assertNotIn("prompt", {x["arg"] for x in ops.argument_specs(OP)})
+
+    def test_text_over_its_limit_is_refused_naming_the_argument(self):
+        ops.check_text_lengths(GENERATIVE, {"prompt": "0123456789"})
+        with self.assertRaisesRegex(ValueError, "prompt is 11 characters long, over its limit "
+                                                "of 10"):
+            ops.check_text_lengths(GENERATIVE, {"prompt": "0123456789a"})
+
+    def test_turns_round_trip_and_follow_up(self):
+        self.assertTrue(ops.refinable(GENERATIVE))
+        self.assertFalse(ops.refinable(OP))
+        rec = ops.turns_record("generative-edit", ["give her a red hat"], " make it green ", 7)
+        self.assertEqual(rec["turns"], ["give her a red hat", "make it green"])
+        back = ops.decode_turns(ops.encode_turns(rec))
+        self.assertEqual(back, rec)
+        self.assertEqual(ops.follow_up_params({"prompt": "add a feather"}, back),
+                         {"prompt": "add a feather",
+                          "conversation": "give her a red hat\nmake it green"})
+        for bad in (b"", b"not json", b'{"turns": []}', b'{"turns": ["a"]}', b"[1]"):
+            self.assertIsNone(ops.decode_turns(bad), bad)
+        self.assertEqual(ops.turn_name("Edit", 1), "Edit")
+        self.assertEqual(ops.turn_name("Edit", 3), "Edit (turn 3)")
+        self.assertEqual(ops.turn_name("Edit #1", 2), "Edit (turn 2)")
+
+
 class Formats(unittest.TestCase):
     def test_precisions(self):
         self.assertEqual(ops.formats_for_precision("U8_NON_LINEAR")[:2], ("R'G'B'A u8", "rgba8"))

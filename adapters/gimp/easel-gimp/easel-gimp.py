@@ -5,6 +5,12 @@ The selected layer's pixels and the selection go to easeld through easel_client 
 the result comes back as a new layer, in one undo step. The procedures are registered from the
 daemon's capabilities when GIMP queries the plug-in; without a daemon, from the capabilities
 cached at the last successful query, or else from a built-in list.
+
+Generative operations refine as a conversation: their result layers carry the prompts that made
+them (the ``easel-turns`` parasite, saved in the XCF). Running a generative operation with such
+a layer selected is a follow-up: the layer it was made from is edited again, with that result as
+the first reference image, the earlier prompts as the conversation and the new prompt; the new
+layer is named after its turn.
 """
 
 import json
@@ -174,6 +180,8 @@ class EaselPlugIn(Gimp.PlugIn):
                                      s["default"], flags)
         elif s["kind"] == "boolean":
             proc.add_boolean_argument(s["arg"], s["nick"], s["blurb"], s["default"], flags)
+        elif s["kind"] == "string":
+            proc.add_string_argument(s["arg"], s["nick"], s["blurb"], s["default"], flags)
         elif s["kind"] == "choice":
             choice = Gimp.Choice.new()
             for i, (nick, label, help_) in enumerate(s["options"]):
@@ -229,6 +237,13 @@ class EaselPlugIn(Gimp.PlugIn):
                         dialog.get_spin_scale(sp["arg"], 1.0)  # a slider, as GIMP's own
                     except Exception:  # noqa: BLE001 - an older GIMP: its default widget
                         pass
+                elif sp["arg"] in shown and sp["kind"] == "string" and sp.get("multiline"):
+                    try:
+                        gi.require_version("Gtk", "3.0")
+                        from gi.repository import Gtk
+                        dialog.get_widget(sp["arg"], Gtk.TextView.__gtype__)  # a text box
+                    except Exception:  # noqa: BLE001 - the default one-line entry
+                        pass
             dialog.fill(shown)
             by_param = {sp["param"]: sp["arg"] for sp in specs if sp.get("param")}
 
@@ -262,7 +277,10 @@ class EaselPlugIn(Gimp.PlugIn):
                 if d is not None:
                     refs.append(d)
         try:
-            layer = run_operation(op, image, drawables[0], values, refs, run_mode)
+            if ops.refinable(op):
+                layer = run_generative(op, image, drawables[0], values, refs, run_mode)
+            else:
+                layer = run_operation(op, image, drawables[0], values, refs, run_mode)
         except UserError as e:
             return gimp_error(procedure, str(e), Gimp.PDBStatusType.CALLING_ERROR)
         except ResultDropped as e:
@@ -390,13 +408,56 @@ def reference_pixels(ref, drawable, aligned, babl_format):
     return w, h, read_pixels(ref, (0, 0, w, h), babl_format)
 
 
+def turns_of(layer):
+    """The prompts that made a generative result layer (its parasite), or None."""
+    try:
+        parasite = layer.get_parasite(ops.TURNS_PARASITE)
+    except Exception:  # noqa: BLE001 - not an item that has parasites
+        return None
+    return ops.decode_turns(parasite.get_data()) if parasite is not None else None
+
+
+def run_generative(op, image, drawable, values, refs, run_mode):
+    """A generative operation: a first turn on an ordinary layer, a follow-up on a generative
+    result layer (see the module's documentation). Returns the new layer, which keeps its turns;
+    adding it, naming it and recording the turns are one undo step."""
+    record = turns_of(drawable)
+    prompt = str(ops.collect_request(op, values)["params"].get("prompt") or "")
+    source, extra = drawable, {}
+    if record is not None:
+        source = image.get_layer_by_tattoo(record["source"])
+        if source is None:
+            raise UserError(f"Easel: the layer that \u201c{drawable.get_name()}\u201d was made "
+                            f"from is gone, so it cannot be refined: run the filter on the "
+                            f"layer to edit instead")
+        refs = [drawable, *refs]  # the last turn's result first, then the references
+        extra = ops.follow_up_params({}, record)
+    earlier = record["turns"] if record is not None else []
+    image.undo_group_start()
+    try:
+        layer = run_operation(op, image, source, values, refs, run_mode, extra_params=extra)
+        layer.set_name(ops.turn_name(layer.get_name(), len(earlier) + 1))
+        data = ops.encode_turns(ops.turns_record(op["id"], earlier, prompt, source.get_tattoo()))
+        layer.attach_parasite(Gimp.Parasite.new(
+            ops.TURNS_PARASITE, Gimp.PARASITE_PERSISTENT | Gimp.PARASITE_UNDOABLE, data))
+    finally:
+        image.undo_group_end()
+    return layer
+
+
 def run_operation(op, image, drawable, values, refs, run_mode, priority="interactive",
-                  progress=True):
-    """Runs one operation on a drawable; returns the new layer (the image changes only then)."""
+                  progress=True, extra_params=None):
+    """Runs one operation on a drawable; returns the new layer (the image changes only then).
+    ``extra_params``: parameters that are no argument (a follow-up's conversation)."""
     if drawable.is_indexed() if hasattr(drawable, "is_indexed") else False:
         raise UserError("Easel: indexed images are not supported; convert to RGB first "
                         "(Image ▸ Mode ▸ RGB)")
     req = ops.collect_request(op, values)
+    req["params"].update(extra_params or {})
+    try:
+        ops.check_text_lengths(op, req["params"])
+    except ValueError as e:
+        raise UserError(f"Easel: {e}") from None
     rgba_babl, fmt, mask_babl, mask_fmt = precision_formats(image)
     w, h = drawable.get_width(), drawable.get_height()
     sent = target_state(image, drawable)

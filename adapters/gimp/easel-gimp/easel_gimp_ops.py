@@ -3,6 +3,10 @@
 Turns the daemon's operation descriptions into GIMP procedure and argument specifications,
 keeps the capabilities cache, holds the built-in fallback list, and maps GIMP precisions to
 protocol pixel formats.
+
+Text parameters (a generative operation's prompt) become string arguments. A generative
+operation's ``conversation`` (the earlier prompts of a follow-up) is no argument: the adapter
+fills it from the turns recorded on the result layer being refined (``TURNS_PARASITE``).
 """
 
 from __future__ import annotations
@@ -33,6 +37,11 @@ ARG_MARGIN = "context-margin"
 ARG_OUTPUT = "output"  # remove-background only: alpha | layer-mask | gray-mask
 ARG_REFERENCE = "reference"  # then reference-2, reference-3
 MAX_REFERENCE_ARGS = 3
+# A generative operation's earlier prompts, one per line: the adapter fills it for a follow-up.
+CONVERSATION = "conversation"
+MANAGED_PARAMS = (CONVERSATION,)
+# On a generative result layer: {"op", "turns": [prompts, oldest first], "source": tattoo}.
+TURNS_PARASITE = "easel-turns"
 
 RB_OUTPUTS = [
     ("alpha", "Alpha channel", "The cut-out layer, transparent where the background was"),
@@ -184,6 +193,16 @@ def argument_specs(op: dict) -> list[dict]:
             specs.append({**base, "kind": "int", "min": 0, "max": SEED_MAX, "default": 0,
                           "blurb": (base["blurb"] + " (0: a new random seed)").strip(),
                           "role": "seed"})
+        elif kind == "text":
+            if name in MANAGED_PARAMS:
+                continue  # filled by the adapter for a follow-up (see follow_up_params)
+            max_len = max(0, int(p.get("max_len") or 0))
+            default = str(p.get("default") or "")
+            specs.append({**base, "kind": "string", "default": default[:max_len] if max_len
+                          else default, "max_len": max_len,
+                          "multiline": bool(p.get("multiline")),
+                          "blurb": (base["blurb"] + (f" (at most {max_len} characters)"
+                                                     if max_len else "")).strip()})
         # Unknown kinds are left out: the daemon uses their defaults.
     if rb:
         specs.append({"arg": ARG_OUTPUT, "param": None, "role": "output", "kind": "choice",
@@ -322,6 +341,56 @@ def collect_request(op: dict, values: dict) -> dict:
             "invert": bool(values.get(ARG_INVERT, False))}
     return {"params": params, "mask_modifiers": mods,
             "context_margin": int(values.get(ARG_MARGIN, 64)), "output": output}
+
+
+def check_text_lengths(op: dict, params: dict) -> None:
+    """Refuses a text value over its parameter's limit, naming the argument (before sending)."""
+    for s in argument_specs(op):
+        if s["kind"] == "string" and s.get("max_len") and s["param"] in params:
+            n = len(str(params[s["param"]]))
+            if n > s["max_len"]:
+                raise ValueError(f"{s['arg']} is {n} characters long, over its limit of "
+                                 f"{s['max_len']}")
+
+
+# --------------------------------------------------------------------------- refinement
+def refinable(op: dict) -> bool:
+    """Whether follow-ups of the operation can name an earlier result (a generative one)."""
+    return any(p.get("name") == CONVERSATION and p.get("kind") == "text"
+               for p in op.get("params") or [])
+
+
+def turns_record(op_id: str, earlier: list, prompt: str, source_tattoo: int) -> dict:
+    """What a generative result layer keeps: every prompt that made it, and its source."""
+    return {"op": op_id, "turns": [*earlier, prompt.strip()], "source": int(source_tattoo)}
+
+
+def encode_turns(record: dict) -> list:
+    return list(json.dumps(record).encode("utf-8"))
+
+
+def decode_turns(data) -> dict | None:
+    """The record from a layer's parasite data, or None when it is not one."""
+    try:
+        record = json.loads(bytes(data).decode("utf-8"))
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("turns"), list) \
+            or not record["turns"] or not all(isinstance(t, str) for t in record["turns"]) \
+            or not isinstance(record.get("source"), int):
+        return None
+    return record
+
+
+def follow_up_params(params: dict, record: dict) -> dict:
+    """A follow-up's parameters: this turn's prompt, the earlier ones as the conversation."""
+    return {**params, CONVERSATION: "\n".join(t.strip() for t in record["turns"] if t.strip())}
+
+
+def turn_name(name: str, turn: int) -> str:
+    """A follow-up's layer name; without the " #1" GIMP adds to a name already in the image."""
+    name = re.sub(r" #\d+$", "", name)
+    return f"{name} (turn {turn})" if turn > 1 else name
 
 
 def parse_params_json(text: str) -> dict:
