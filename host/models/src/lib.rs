@@ -97,6 +97,10 @@ struct Loaded {
     model: Box<dyn LoadedModel>,
 }
 
+/// The size a free (non-batch) dimension gets in a model's warm-up run: small, and a multiple
+/// of the strides image models need.
+pub const WARM_FREE_DIM: i64 = 64;
+
 /// The default memory budget for resident models of one worker, in MiB.
 pub const DEFAULT_MEMORY_BUDGET_MB: u64 = 2048;
 
@@ -359,21 +363,39 @@ impl ModelStore {
             .is_ok_and(|k| !k.entry.inputs.is_empty() && !k.entry.outputs.is_empty())
     }
 
-    /// Loads `id` and runs it once on zeros (when every input has a fixed shape and `busy` is
-    /// still false: a job that came meanwhile should not wait for a run nobody needs), so that
-    /// the first job finds it resident and ONNX Runtime's first-run setup already done.
+    /// Loads `id` and runs it once on zeros (unless `busy` is already true: a job that came
+    /// meanwhile should not wait for a run nobody needs), so that the first job finds it
+    /// resident and ONNX Runtime's first-run setup done. Free dimensions run at a small size
+    /// (batch 1, others [`WARM_FREE_DIM`]): most of that setup does not depend on the size.
     pub fn warm(&self, id: &str, busy: &AtomicBool) -> Result<(), ModelError> {
         let started = Instant::now();
         let loaded = self.load(id)?;
+        let mut free_dims = false;
         let inputs: Option<Vec<Tensor>> = loaded
             .model
             .inputs()
             .iter()
             .map(|p| {
-                let n = p.shape.iter().try_fold(1usize, |n, &d| {
-                    usize::try_from(d).ok().filter(|&d| d > 0).map(|d| n * d)
+                let shape: Vec<i64> = p
+                    .shape
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &d)| match d {
+                        d if d > 0 => d,
+                        _ => {
+                            free_dims = true;
+                            if i == 0 {
+                                1
+                            } else {
+                                WARM_FREE_DIM
+                            }
+                        }
+                    })
+                    .collect();
+                let n = shape.iter().try_fold(1usize, |n, &d| {
+                    usize::try_from(d).ok().and_then(|d| n.checked_mul(d))
                 })?;
-                Some(Tensor::new(&p.name, &p.shape, vec![0.0f32; n]))
+                Some(Tensor::new(&p.name, &shape, vec![0.0f32; n]))
             })
             .collect();
         let first_output: Vec<String> = loaded
@@ -384,9 +406,17 @@ impl ModelStore {
             .map(|p| p.name.clone())
             .collect();
         if let Some(inputs) = inputs.filter(|_| !busy.load(Ordering::Relaxed)) {
-            loaded
+            let ran = loaded
                 .model
-                .run(inputs, &first_output, &AtomicBool::new(false))?;
+                .run(inputs, &first_output, &AtomicBool::new(false));
+            match ran {
+                Ok(_) => {}
+                // A size the model does not take is no reason to call it cold: it is loaded.
+                Err(e) if free_dims => {
+                    log::info!("model `{id}`: no warm-up run at a small size ({e})")
+                }
+                Err(e) => return Err(e),
+            }
         }
         drop(loaded);
         log::info!(

@@ -122,3 +122,97 @@ fn a_file_that_fails_verification_is_never_loaded() {
     assert!(matches!(err, ModelError::ChecksumMismatch { .. }), "{err}");
     assert_eq!(backend.loads.load(Ordering::SeqCst), 0);
 }
+
+/// A backend whose one model takes `[batch, 3, h, w]` with every size free (or `fails` when
+/// that is not the size it wants); it records the shapes it was run with.
+#[derive(Default)]
+struct Recording {
+    shapes: Arc<Mutex<Vec<Vec<i64>>>>,
+    fails: bool,
+}
+
+struct Recorded {
+    ports: Vec<Port>,
+    shapes: Arc<Mutex<Vec<Vec<i64>>>>,
+    fails: bool,
+}
+
+impl Backend for Recording {
+    fn name(&self) -> String {
+        "recording test backend".into()
+    }
+    fn load(&self, _id: &str, _path: &Path) -> Result<Box<dyn LoadedModel>, ModelError> {
+        Ok(Box::new(Recorded {
+            ports: vec![Port {
+                name: "x".into(),
+                shape: vec![-1, 3, -1, -1],
+                element: Some("f32".into()),
+            }],
+            shapes: self.shapes.clone(),
+            fails: self.fails,
+        }))
+    }
+}
+
+impl LoadedModel for Recorded {
+    fn inputs(&self) -> &[Port] {
+        &self.ports
+    }
+    fn outputs(&self) -> &[Port] {
+        &self.ports
+    }
+    fn run(
+        &self,
+        inputs: Vec<Tensor>,
+        _outputs: &[String],
+        _cancel: &AtomicBool,
+    ) -> Result<Vec<Tensor>, ModelError> {
+        let shape = inputs[0].shape.to_vec();
+        assert_eq!(inputs[0].data.len() as i64, shape.iter().product::<i64>());
+        self.shapes.lock().push(shape);
+        if self.fails {
+            return Err(ModelError::BadInput {
+                id: "llie-semantic-guided".into(),
+                message: "wants at least 128 pixels".into(),
+            });
+        }
+        Ok(inputs)
+    }
+}
+
+#[test]
+fn warming_runs_free_sizes_small_and_skips_the_run_once_a_job_came() {
+    let warm = |fails: bool, busy: bool| {
+        let backend = Arc::new(Recording {
+            fails,
+            ..Recording::default()
+        });
+        let config = ModelStoreConfig {
+            folders: vec![models_dir()],
+            ..ModelStoreConfig::default()
+        };
+        let store = ModelStore::with_backend(config, backend.clone()).expect("store");
+        let outcome = store.warm("llie-semantic-guided", &AtomicBool::new(busy));
+        let shapes = backend.shapes.lock().clone();
+        (outcome.is_ok(), shapes, store.resident())
+    };
+    let resident = vec!["llie-semantic-guided".to_string()];
+    assert_eq!(
+        warm(false, false),
+        (
+            true,
+            vec![vec![1, 3, WARM_FREE_DIM, WARM_FREE_DIM]],
+            resident.clone()
+        )
+    );
+    // A size the model refuses still leaves it loaded, and warm.
+    assert_eq!(
+        warm(true, false),
+        (
+            true,
+            vec![vec![1, 3, WARM_FREE_DIM, WARM_FREE_DIM]],
+            resident.clone()
+        )
+    );
+    assert_eq!(warm(false, true), (true, vec![], resident));
+}
