@@ -72,7 +72,7 @@ XPID=""
 GPID=""
 cleanup() {
     # Daemons the tests started (their pids are in the results files), then Xvfb: ours only.
-    for f in "$WORK/api.json" "$WORK/gui.json" "$WORK/reopen.json"; do
+    for f in "$WORK/api.json" "$WORK/gui.json" "$WORK/reopen.json" "$WORK/safety.json"; do
         [ -f "$f" ] || continue
         for pid in $("$PY" -c 'import json,sys; print(*json.load(open(sys.argv[1])).get("daemon_pids", []))' "$f" 2>/dev/null); do
             kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null
@@ -248,5 +248,19 @@ echo "   krita exited $rc after $(( $(date +%s) - t0 )) s"
 [ "$rc" -eq 124 ] && fail "krita reopen run timed out"
 judge "$WORK/reopen.json" "reopen"
 [ -s "$WORK/reopen.json" ] || tail -40 "$WORK/reopen.log"
+
+echo "== Krita GUI: data safety (the daemon, its socket and the document changing under a job)"
+SAFE_SOCK="$XDG_RUNTIME_DIR/safety/easeld.sock"
+write_config "$SAFE_SOCK" "$WORK/safety.toml"
+t0=$(date +%s)
+DISPLAY=":$DISPLAY_NUM" EASEL_SOCKET="$SAFE_SOCK" EASELD="$EASELD" EASEL_CONFIG="$WORK/safety.toml" \
+    EASEL_KRITA_TEST="$WORK/safety.json" EASEL_KRITA_TEST_DRIVER="$HERE/safety_tests.py" \
+    timeout -k 10 300 krita --nosplash >"$WORK/safety.log" 2>&1
+rc=$?
+echo "   krita exited $rc after $(( $(date +%s) - t0 )) s"
+[ "$rc" -eq 124 ] && fail "krita safety run timed out"
+judge "$WORK/safety.json" "safety"
+[ -s "$WORK/safety.json" ] && "$PY" -c 'import json,sys; print("   safety cases:", json.load(open(sys.argv[1])).get("cases"))' "$WORK/safety.json"
+[ -s "$WORK/safety.json" ] || tail -40 "$WORK/safety.log"
 
 finish

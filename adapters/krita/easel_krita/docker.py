@@ -394,8 +394,21 @@ class EaselDocker(DockWidget):
 
     def _ensure_client(self) -> bool:
         if self.client is not None and not self.client.closed:
-            return True
-        return self.connect_daemon()
+            try:
+                # A daemon stopped or restarted since the last job has closed this connection:
+                # notice it now and reconnect, rather than have the next job refused.
+                self.client.pump(0.0)
+            except Exception as e:  # noqa: BLE001
+                log.info("the daemon connection was lost since the last job: %s", e)
+            if not self.client.closed:
+                return True
+            self.client.close()
+            self.client = None
+        region = self.region_combo.currentIndex()
+        ok = self.connect_daemon()
+        if ok and region >= 0:
+            self.region_combo.setCurrentIndex(region)  # reconnecting keeps the user's choice
+        return ok
 
     def _set_operations(self, ops: list[dict]) -> None:
         current = self.current_operation_id()
@@ -732,6 +745,9 @@ class EaselDocker(DockWidget):
                         if source == SOURCE_LAYER and node is not None else None,
                         "mask_layer": mask_uid, "op": op["id"], "params": params, "job": job,
                         "turn": turn}
+        # What the result must still find when it arrives (kritadoc.target_problem).
+        self.pending.update(kritadoc.target_state(
+            doc, node if source == SOURCE_LAYER else None, title))
         self.runner = JobRunner(self.client, job, self)
         self.runner.progressed.connect(self._on_progress)
         self.runner.succeeded.connect(self._on_result)
@@ -779,13 +795,19 @@ class EaselDocker(DockWidget):
         pending = self.pending
         doc = self._pending_document()
         if doc is None:
-            self.say(i18n("The result arrived after its document was closed; it was dropped."),
+            self.say(i18n("The result of \u201c{1}\u201d arrived after its document was closed: "
+                          "it was dropped, and no other document was changed. Open the image "
+                          "again and run it there.", pending.get("title") or pending["op"]),
                      error=True)
             return
         layout = pending["layout"]
         if info["format"] != layout.format:
             self.say(i18n("The daemon answered {1} instead of {2}; the result was dropped.",
                           info["format"], layout.format), error=True)
+            return
+        problem = kritadoc.target_problem(doc, pending)
+        if problem:
+            self.say(problem, error=True)
             return
         above = kritadoc.node_by_id(doc, pending["above"]) if pending["above"] else None
         mask_layer = kritadoc.node_by_id(doc, pending["mask_layer"]) \
@@ -1241,6 +1263,7 @@ class LiveSession:
                 image.data.close()
                 ref.data.close()
             self.job_rect, self.job_origin = (0, 0, W, H), (0, 0)
+        self.job_size = (W, H)
         self.jobs += 1
         self.runner = JobRunner(d.client, job, d)
         self.runner.succeeded.connect(self._on_result)
@@ -1262,6 +1285,14 @@ class LiveSession:
         if info["format"] != lay.format:
             self.docker.say(i18n("The daemon answered {1} instead of {2}; the result was "
                                  "dropped.", info["format"], lay.format), error=True)
+            return
+        if not self._alive():
+            return
+        if (self.doc.width(), self.doc.height()) != getattr(self, "job_size", None):
+            self.docker.say(i18n("Live: the image was resized while the preview was updated; "
+                                 "that update was dropped. Paint again to update it."),
+                            error=True)
+            self.base = None  # the next look sends the whole mask again
             return
         ox, oy = self.job_origin
         rx, ry, rw, rh = ox + info["x"], oy + info["y"], info["width"], info["height"]

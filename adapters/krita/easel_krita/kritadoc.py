@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover - depends on how the plugin was installe
 __all__ = ["AdapterError", "UnsupportedColorSpace", "SCRIBBLE_LAYER", "document_layout",
            "node_layout", "read_image", "selection_mask", "layer_alpha_mask", "find_scribble_layer",
            "ensure_scribble_layer", "add_result_layer", "result_target", "walk_layers",
-           "node_by_id", "is_layer", "to_shared_image"]
+           "node_by_id", "is_layer", "to_shared_image", "target_state", "target_problem"]
 
 #: The paint layer whose alpha is the mask in scribble mode.
 SCRIBBLE_LAYER = "Easel mask"
@@ -225,3 +225,30 @@ def add_result_layer(doc, data, x: int, y: int, width: int, height: int, layout:
     if refresh:
         doc.refreshProjection()
     return node
+
+
+def target_state(doc, node=None, title: str = "") -> dict:
+    """What a job's result must still find in ``doc`` when it arrives: the canvas size it was
+    sent with and, for the active-layer source, the layer it was made from (``node``)."""
+    return {"size": (doc.width(), doc.height()), "title": title,
+            "target": node.uniqueId().toString() if node is not None else None,
+            "target_name": node.name() if node is not None else ""}
+
+
+def target_problem(doc, state: dict):
+    """Why a result can no longer go into ``doc`` (a message for the user, saying that nothing
+    was changed and what to do), or None. A result lands only on the canvas and the layer it
+    was computed from: after a resize, scale or crop its place is wrong, and a result made from
+    a layer that was deleted meanwhile would bring back what the user removed."""
+    from .i18n import i18n
+    title = state.get("title") or i18n("the operation")
+    w, h = state["size"]
+    if (doc.width(), doc.height()) != (w, h):
+        return i18n("The image was resized while \u201c{1}\u201d ran ({2}\u00d7{3} \u2192 "
+                    "{4}\u00d7{5}): its result no longer fits and was dropped. The document was "
+                    "not changed; run it again.", title, w, h, doc.width(), doc.height())
+    if state.get("target") and node_by_id(doc, state["target"]) is None:
+        return i18n("The layer \u201c{1}\u201d was deleted while \u201c{2}\u201d ran: its result "
+                    "was dropped. The document was not changed; choose a layer and run it "
+                    "again.", state.get("target_name") or "?", title)
+    return None

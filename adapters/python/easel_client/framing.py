@@ -45,14 +45,17 @@ def send_frame(sock: socket.socket, body: bytes, payload=(), fds=()) -> None:
         if len(fds) > MAX_FDS:
             raise ValueError(f"a frame carries at most {MAX_FDS} descriptors, not {len(fds)}")
         anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+    # MSG_NOSIGNAL: a daemon gone since the last read is an EPIPE here, not a SIGPIPE, which
+    # would end a host that does not ignore it (Krita's embedded Python does not).
+    flags = getattr(socket, "MSG_NOSIGNAL", 0)
     try:
-        sent = sock.sendmsg(bufs, anc)
+        sent = sock.sendmsg(bufs, anc, flags)
         # A large frame may go out in pieces; the descriptors went with the first byte.
         for b in bufs:
             if sent >= b.nbytes:
                 sent -= b.nbytes
                 continue
-            sock.sendall(b[sent:])
+            sock.sendall(b[sent:], flags)
             sent = 0
     except (BrokenPipeError, ConnectionResetError) as e:
         raise DaemonUnavailable(f"the daemon closed the connection while we were sending: {e}") from e
