@@ -127,6 +127,9 @@ struct Fitted {
     rgba: Arc<Vec<u8>>,
 }
 
+/// Fitted panels by (file and modification time, board width, board height).
+type FittedCache = HashMap<(String, u32, u32), Result<(u32, u32, Arc<Vec<u8>>), String>>;
+
 /// What a slot of the board shows now, and what it was composed from.
 struct Slot {
     source_key: String,
@@ -142,8 +145,7 @@ struct Worker {
     sh: Arc<BoardShared>,
     client: Option<Client>,
     next_try: Instant,
-    decoded: HashMap<String, Arc<OwnedImage>>,
-    fitted: HashMap<(String, u32, u32), Arc<Vec<u8>>>,
+    fitted: FittedCache,
     results: HashMap<String, Result<Arc<Vec<u8>>, String>>,
     reference: Option<(String, Arc<OwnedImage>)>,
     slots: Vec<Option<Slot>>,
@@ -161,7 +163,6 @@ pub fn run(sh: Arc<BoardShared>) {
         sh,
         client: None,
         next_try: Instant::now(),
-        decoded: HashMap::new(),
         fitted: HashMap::new(),
         results: HashMap::new(),
         reference: None,
@@ -312,13 +313,13 @@ impl Worker {
             // Forget results no panel uses any more.
             let live: std::collections::HashSet<&String> = keys.iter().flatten().collect();
             self.results.retain(|k, _| live.contains(k));
-            let live_src: std::collections::HashSet<String> = fitted
+            let live_src: std::collections::HashSet<String> = cfg
+                .panels
                 .iter()
-                .flatten()
-                .map(|f| f.source_key.clone())
+                .filter_map(|p| source_key(&p.path).ok())
                 .collect();
-            self.decoded.retain(|k, _| live_src.contains(k));
-            self.fitted.retain(|k, _| live_src.contains(&k.0));
+            self.fitted
+                .retain(|k, _| live_src.contains(&k.0) && (k.1, k.2) == (cfg.width, cfg.height));
         }
         for (i, k) in keys.iter().enumerate() {
             if let Some(Err(e)) = k.as_ref().and_then(|k| self.results.get(k)) {
@@ -342,38 +343,37 @@ impl Worker {
         worked
     }
 
+    /// The panel fitted to the board. Only the fitted pixels are kept (a folder of large
+    /// photos would not fit in memory at full size); a file that cannot be decoded is not
+    /// tried again until it changes.
     fn fit(&mut self, p: &PanelSpec, cfg: &BoardConfig) -> Result<Fitted, String> {
         let key = source_key(&p.path)?;
-        let img = match self.decoded.get(&key) {
-            Some(i) => i.clone(),
+        let fk = (key.clone(), cfg.width, cfg.height);
+        let entry = match self.fitted.get(&fk) {
+            Some(e) => e.clone(),
             None => {
-                let i = Arc::new(decode_rgba8(&p.path)?);
-                self.decoded.insert(key.clone(), i.clone());
-                i
+                let e = decode_rgba8(&p.path).and_then(|img| {
+                    let (_, _, fw, fh) =
+                        animatic::fit(img.width, img.height, cfg.width, cfg.height);
+                    if fw == 0 || fh == 0 {
+                        return Err(format!("{} is empty", p.path));
+                    }
+                    let px = if (fw, fh) == (img.width, img.height) {
+                        img.data
+                    } else {
+                        animatic::resize_rgba8(&img.data, img.width, img.height, fw, fh)
+                    };
+                    Ok((fw, fh, Arc::new(px)))
+                });
+                self.fitted.insert(fk, e.clone());
+                e
             }
         };
-        let (_, _, fw, fh) = animatic::fit(img.width, img.height, cfg.width, cfg.height);
-        if fw == 0 || fh == 0 {
-            return Err(format!("{} is empty", p.path));
-        }
-        let fk = (key.clone(), fw, fh);
-        let rgba = match self.fitted.get(&fk) {
-            Some(r) => r.clone(),
-            None => {
-                let r = if (fw, fh) == (img.width, img.height) {
-                    img.data.clone()
-                } else {
-                    animatic::resize_rgba8(&img.data, img.width, img.height, fw, fh)
-                };
-                let r = Arc::new(r);
-                self.fitted.insert(fk, r.clone());
-                r
-            }
-        };
+        let (width, height, rgba) = entry?;
         Ok(Fitted {
             source_key: key,
-            width: fw,
-            height: fh,
+            width,
+            height,
             rgba,
         })
     }
