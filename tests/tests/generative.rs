@@ -210,7 +210,7 @@ fn check(wire: Wire, seen: &Seen) -> Option<(u16, Value)> {
                                     || (p["inlineData"]["mimeType"] == "image/png"
                                         && p["inlineData"]["data"]
                                             .as_str()
-                                            .and_then(|d| b64::decode(d))
+                                            .and_then(b64::decode)
                                             .is_some_and(|b| image::load_from_memory(&b).is_ok()))
                             })
                         })
@@ -1058,4 +1058,122 @@ fn a_cancel_while_the_service_is_thinking_ends_the_job_without_killing_the_worke
         .unwrap();
     let r = c.wait(job, |_, _| {}).unwrap();
     assert_eq!(px(&r.image, 48 - r.x as u32, 32 - r.y as u32), GREEN);
+}
+
+#[test]
+fn the_key_from_the_environment_alone_turns_it_on_and_a_key_parameter_is_refused() {
+    let server = Server::start(Wire::Gemini, Reply::Image(96, 64, GREEN));
+    let env_key = GEMINI_KEY;
+    let d = GenDaemon::start(
+        None,
+        &[
+            ("EASEL_GEMINI_API_KEY", env_key),
+            ("EASEL_GEMINI_BASE_URL", server.base.as_str()),
+        ],
+        "",
+    );
+    let (image, mask, _) = inputs();
+    let mut c = d.client();
+    // A key is never a request parameter: the daemon refuses the name before the plugin runs.
+    let job = c.submit(
+        "generative-edit",
+        &shared(&image),
+        Some(&shared(&mask)),
+        &[],
+        json!({"params": {"prompt": "a red hat", "api_key": "AIza-from-a-request"}}),
+    );
+    let refused = match job {
+        Err(e) => daemon_error(e),
+        Ok(job) => daemon_error(c.wait(job, |_, _| {}).unwrap_err()),
+    };
+    assert_eq!(refused.0, Code::InvalidParams, "{}", refused.1);
+    assert!(refused.1.contains("api_key"), "{}", refused.1);
+    assert!(
+        server.seen().is_empty(),
+        "nothing sent for a refused request"
+    );
+
+    let job = c
+        .submit(
+            "generative-edit",
+            &shared(&image),
+            Some(&shared(&mask)),
+            &[],
+            json!({"params": {"prompt": "a red hat"}}),
+        )
+        .unwrap();
+    let r = c.wait(job, |_, _| {}).unwrap();
+    assert_eq!(px(&r.image, 48 - r.x as u32, 32 - r.y as u32), GREEN);
+    let seen = server.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].header("x-goog-api-key"), Some(env_key));
+    assert!(!seen[0].path.contains(env_key), "{}", seen[0].path);
+    assert!(!String::from_utf8_lossy(&seen[0].body).contains(env_key));
+    assert_no_key(&d, "");
+}
+
+#[test]
+fn openai_refinement_edits_the_last_result_and_quotes_the_earlier_prompts() {
+    let server = Server::start(Wire::OpenAi, Reply::Image(96, 64, GREEN));
+    let d = GenDaemon::start(Some(&openai_config(&server, "")), &[], "");
+    let (image, mask, refs) = inputs();
+    let character = shared(&refs[0]);
+    let mut c = d.client();
+    let first = {
+        let job = c
+            .submit(
+                "generative-edit",
+                &shared(&image),
+                Some(&shared(&mask)),
+                &[&character],
+                json!({"params": {"prompt": "a red hat"}}),
+            )
+            .unwrap();
+        c.wait(job, |_, _| {}).unwrap()
+    };
+    server.set(Reply::Image(96, 64, [0, 0, 255, 255]));
+    let prior = shared(&first.image);
+    let job = c
+        .submit(
+            "generative-edit",
+            &shared(&image),
+            Some(&shared(&mask)),
+            &[&prior, &character],
+            json!({"params": {"prompt": "make it blue", "conversation": "a red hat"}}),
+        )
+        .unwrap();
+    let second = c.wait(job, |_, _| {}).unwrap();
+    let (cx, cy) = (48 - second.x as u32, 32 - second.y as u32);
+    assert_eq!(px(&second.image, cx, cy), [0, 0, 255, 255]);
+
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].path, "/v1/images/edits");
+    let parts = multipart(&seen[1]);
+    let field = |name: &str| -> Vec<Vec<u8>> {
+        parts
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, b)| b.clone())
+            .collect()
+    };
+    let prompt = String::from_utf8_lossy(&field("prompt")[0]).to_string();
+    assert!(
+        prompt.contains("earlier instructions: a red hat") && prompt.contains("make it blue"),
+        "{prompt}"
+    );
+    let images = field("image[]");
+    assert_eq!(images.len(), 2, "the last result, then the character");
+    let edited = decode_png(&images[0]);
+    assert_eq!(
+        pixel(&edited, cx, cy),
+        GREEN,
+        "the image edited is the first turn's result"
+    );
+    assert_eq!(pixel(&decode_png(&images[1]), 0, 0), [200, 10, 10, 255]);
+    assert_eq!(
+        decode_png(&field("mask")[0]).dimensions(),
+        edited.dimensions()
+    );
+    assert_no_key(&d, &prompt);
 }
