@@ -4,8 +4,9 @@ docker's own widgets while the daemon or the document changes under a running jo
 
 Cases: the daemon killed mid-job; restarted between jobs and mid-job (by someone else: stopped
 and started again on the same socket); its socket removed mid-job and between jobs; the
-document closed before the result arrives; the canvas resized, and the source layer deleted,
-while the job runs. In each: the document is unchanged (its layers and their pixels; no new or
+document closed before the result arrives; the canvas resized or the image scaled, and the
+source layer deleted, while the job runs; another document made active meanwhile (the result
+goes to its own document). In each: the document is unchanged (its layers and their pixels; no new or
 partial layer; where the test changed the document itself, one undo takes back exactly that
 change, so Easel pushed no undo step), the docker says what happened and what to do, and the
 next job works (an invert whose layer is checked pixel by pixel, removed again by one undo).
@@ -143,9 +144,19 @@ def _run(r, k):
         return doc, work
 
     def activate(doc, node):
+        # Krita.setActiveDocument does not switch views: show the document's own view.
+        from easel_krita.docker import document_key
+        for v in win.views():
+            if v.document() is not None and document_key(v.document()) == document_key(doc):
+                win.showView(v)
+                v.setVisible()
+                break
         k.setActiveDocument(doc)
         docker.canvasChanged(None)
         doc.setActiveNode(node)
+        act = k.activeDocument()
+        r.check(f"(the document {doc.name()} is the active one)", act is not None
+                and document_key(act) == document_key(doc), act and act.name())
 
     def set_param(name, value):
         from easel_krita.qt import QDoubleSpinBox, QSpinBox
@@ -361,6 +372,48 @@ def _run(r, k):
     yield from undo_takes_back(c, doc, "resize", lambda: (doc.width(), doc.height()) == (W0, H0))
     r.check(f"{c}: ...back to the document as it was", doc_state(doc) == before)
     yield from next_job_works(c, doc, bg)
+
+    # ------------------------------------------------------------------ image scaled
+    c = case("image scaled mid-job")
+    before = doc_state(doc)
+    yield from start_slow(c, doc, bg)
+    doc.scaleImage(W0 // 2, H0 // 2, 72, 72, "Bicubic")
+    doc.waitForDone()
+    scaled = doc_state(doc)
+    yield from finished(c)
+    message(c, ["image was resized", "dropped", "document was not changed", "run it again"])
+    r.check(f"{c}: the document is as the user left it (scaled, no new or partial layer)",
+            doc_state(doc) == scaled and scaled["size"] == (W0 // 2, H0 // 2)
+            and len(scaled["layers"]) == len(before["layers"]), doc_state(doc))
+    yield from undo_takes_back(c, doc, "scale", lambda: (doc.width(), doc.height()) == (W0, H0))
+    r.check(f"{c}: ...back to the document as it was", doc_state(doc) == before)
+
+    # ------------------------------------------------------------------ another document active
+    c = case("another document active when the result arrives")
+    other, obg = new_doc("safety-other")
+    yield 0.5
+    other_before = doc_state(other)
+    before = doc_state(doc)
+    yield from start_slow(c, doc, bg)
+    activate(other, obg)  # the user switches to another document while the job runs
+    yield from finished(c)
+    added = [n for n in layers(doc) if n.name() not in [x[0] for x in before["layers"]]]
+    r.check(f"{c}: the result goes into its own document, one layer, exactly the source",
+            docker.status.text().startswith("Added") and len(added) == 1
+            and len(layers(doc)) == len(before["layers"]) + 1
+            and bytes(added[0].pixelData(0, 0, doc.width(), doc.height()))
+            == bytes(bg.pixelData(0, 0, doc.width(), doc.height())),
+            (docker.status.text(), [n.name() for n in layers(doc)]))
+    r.check(f"{c}: the active document is unchanged", doc_state(other) == other_before,
+            doc_state(other))
+    if added:
+        added[0].remove()
+        doc.waitForDone()
+    other.setModified(False)
+    other.close()
+    yield 0.3
+    activate(doc, bg)
+    yield 0.3
 
     # ------------------------------------------------------------------ layer deleted
     c = case("source layer deleted mid-job")
