@@ -561,8 +561,8 @@ impl Worker {
         self.next_try = Instant::now() + RETRY;
         if self.daemon_note.is_empty() {
             crate::log_warn(&format!(
-                "[easel] storyboard '{}': {e}. The panels are shown unprocessed until the daemon \
-                 answers; retrying every {} s.",
+                "[easel] storyboard '{}': {e}. Panels without a result are shown unprocessed until \
+                 the daemon answers; retrying every {} s.",
                 cfg.name,
                 RETRY.as_secs()
             ));
