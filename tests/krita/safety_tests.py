@@ -2,14 +2,15 @@
 hook: EASEL_KRITA_TEST=results.json, EASEL_KRITA_TEST_DRIVER=this file), driving the Easel
 docker's own widgets while the daemon or the document changes under a running job.
 
-Cases: the daemon killed mid-job; restarted between jobs and mid-job (by someone else: stopped
-and started again on the same socket); its socket removed mid-job and between jobs; the
+Cases: the daemon killed mid-job (and Cancel pressed at once after: a request sent to a dead
+daemon must not end Krita by SIGPIPE); restarted between jobs and mid-job (by someone else:
+stopped and started again on the same socket); its socket removed mid-job and between jobs; the
 document closed before the result arrives; the canvas resized or the image scaled, and the
 source layer deleted, while the job runs; another document made active meanwhile (the result
-goes to its own document). In each: the document is unchanged (its layers and their pixels; no new or
-partial layer; where the test changed the document itself, one undo takes back exactly that
-change, so Easel pushed no undo step), the docker says what happened and what to do, and the
-next job works (an invert whose layer is checked pixel by pixel, removed again by one undo).
+goes to its own document). In each: the document is unchanged (its layers and their pixels; no
+new or partial layer; where the test changed the document itself, one undo takes back exactly
+that change, so Easel pushed no undo step), the docker says what happened and what to do, and
+the next job works (an invert whose layer is checked pixel by pixel, removed again by one undo).
 
 Writes {"checks": [...], "timings_ms": {...}, "daemon_pids": [...], "cases": N}.
 """
@@ -249,6 +250,25 @@ def _run(r, k):
     yield from start_slow(c, doc, bg)
     pid = started()[-1].pid
     os.kill(pid, signal.SIGKILL)  # the daemon this Krita started (its Popen)
+    yield from finished(c)
+    message(c, ["daemon stopped while working", "document was not changed", "run again"])
+    r.check(f"{c}: the document is unchanged", doc_state(doc) == before, doc_state(doc))
+    yield from next_job_works(c, doc, bg, expect_new_daemon=True)
+
+    # ------------------------------------------------------------------ killed, then Cancel
+    c = case("daemon killed mid-job, then Cancel at once")
+    before = doc_state(doc)
+    yield from start_slow(c, doc, bg)
+    p = started()[-1]
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait(10)  # gone before the docker's timer can notice: Cancel is the first to send
+    sentinel = len(r.data["checks"])
+    r.check(f"{c}: Krita survives Cancel sent to the dead daemon", False,
+            "Krita ended while sending the cancel (SIGPIPE)")
+    docker.cancel_btn.click()
+    r.data["checks"][sentinel]["ok"] = True
+    r.data["checks"][sentinel]["detail"] = docker.status.text()
+    r.save()
     yield from finished(c)
     message(c, ["daemon stopped while working", "document was not changed", "run again"])
     r.check(f"{c}: the document is unchanged", doc_state(doc) == before, doc_state(doc))
