@@ -97,7 +97,9 @@ def describe(e):
     if isinstance(e, EaselError):
         if e.code == "unavailable":
             return (f"Easel: the Easel daemon (easeld) is not running or cannot be reached: "
-                    f"{e.message}")
+                    f"{e.message.rstrip('.')}. The image was not changed. Start the daemon "
+                    f"(easel serve, or set EASELD to the easeld program for the plug-in to "
+                    f"start it) and run the filter again.")
         return f"Easel: {e.message} [{e.code}]"
     return f"Easel: {e}"
 
