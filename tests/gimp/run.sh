@@ -55,6 +55,7 @@ chmod 755 "$WORK"
 MOUNTS=()
 DPID=""
 GPID=""
+XPID=""
 cleanup() {
     if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
         kill -TERM "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null
@@ -63,6 +64,7 @@ cleanup() {
         touch "$WORK/ctl/quit"; wait "$CPID" 2>/dev/null
     fi
     [ -n "$GPID" ] && kill "$GPID" 2>/dev/null && wait "$GPID" 2>/dev/null
+    [ -n "$XPID" ] && kill "$XPID" 2>/dev/null && wait "$XPID" 2>/dev/null
     local i
     for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
         umount "${MOUNTS[$i]}" 2>/dev/null || umount -l "${MOUNTS[$i]}" 2>/dev/null
@@ -213,6 +215,20 @@ echo "== registering without a daemon: from the cached capabilities, then from t
 rm -f "$HOME_IN/.config/GIMP/3.0/pluginrc"   # makes GIMP query the plug-in again
 gimp_run cache "$WORK/registration_tests.py" "$WORK/cache.json" EASEL_GIMP_EXPECT=cache
 judge "$WORK/cache.json" cache
+
+echo "== the procedures' dialogs under Xvfb (registered from the cache, no daemon needed)"
+cp "$HERE/dialog_tests.py" "$WORK/"
+XN=""
+for n in $(seq 93 140); do
+    [ -e "$ROOT/tmp/.X$n-lock" ] || [ -e "$ROOT/tmp/.X11-unix/X$n" ] || { XN=$n; break; }
+done
+chroot "$ROOT" Xvfb ":$XN" -screen 0 1024x768x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
+XPID=$!
+for _ in $(seq 100); do [ -e "$ROOT/tmp/.X11-unix/X$XN" ] && break; sleep 0.1; done
+gimp_run dialog "$WORK/dialog_tests.py" "$WORK/dialog.json" DISPLAY=":$XN"
+kill "$XPID" 2>/dev/null; wait "$XPID" 2>/dev/null; XPID=""
+judge "$WORK/dialog.json" dialog
+
 rm -f "$HOME_IN/.config/GIMP/3.0/pluginrc" "$HOME_IN/.config/GIMP/3.0/easel/capabilities.json"
 gimp_run builtin "$WORK/registration_tests.py" "$WORK/builtin.json" EASEL_GIMP_EXPECT=built-in
 judge "$WORK/builtin.json" builtin

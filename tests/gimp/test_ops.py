@@ -98,6 +98,29 @@ class Generative(unittest.TestCase):
         self.assertEqual(req["params"], {"prompt": "a red hat", "seed": 3})
         self.assertNotIn("prompt", {x["arg"] for x in ops.argument_specs(OP)})
 
+    def test_the_dialog_gets_a_text_box_for_the_prompt(self):
+        calls = []
+
+        class FakeDialog:
+            def get_spin_scale(self, arg, factor):
+                calls.append(("spin", arg))
+
+            def get_widget(self, arg, widget_type):
+                calls.append(("widget", arg, widget_type))
+
+            def fill(self, args):
+                calls.append(("fill", tuple(args)))
+
+        shown = ops.fill_dialog(FakeDialog(), GENERATIVE, True, "GtkTextView")
+        self.assertIn(("widget", "prompt", "GtkTextView"), calls)
+        self.assertNotIn(("spin", "seed"), calls)
+        self.assertEqual(calls[-1], ("fill", tuple(shown)))
+        self.assertIn("prompt", shown)
+        calls.clear()
+        ops.fill_dialog(FakeDialog(), OP, True, "GtkTextView")
+        self.assertIn(("spin", "patch-size"), calls)
+        self.assertFalse([c for c in calls if c[0] == "widget"])
+
     def test_text_over_its_limit_is_refused_naming_the_argument(self):
         ops.check_text_lengths(GENERATIVE, {"prompt": "0123456789"})
         with self.assertRaisesRegex(ValueError, "prompt is 11 characters long, over its limit "

@@ -231,22 +231,9 @@ class EaselPlugIn(Gimp.PlugIn):
             GimpUi.init("easel-gimp")
             dialog = GimpUi.ProcedureDialog.new(procedure, config, f"Easel: {title}")
             specs = ops.argument_specs(op)
-            shown = ops.dialog_arguments(op, has_selection)
-            for sp in specs:
-                if sp["arg"] in shown and sp["kind"] in ("int", "double") \
-                        and sp["role"] != "seed":
-                    try:
-                        dialog.get_spin_scale(sp["arg"], 1.0)  # a slider, as GIMP's own
-                    except Exception:  # noqa: BLE001 - an older GIMP: its default widget
-                        pass
-                elif sp["arg"] in shown and sp["kind"] == "string" and sp.get("multiline"):
-                    try:
-                        gi.require_version("Gtk", "3.0")
-                        from gi.repository import Gtk
-                        dialog.get_widget(sp["arg"], Gtk.TextView.__gtype__)  # a text box
-                    except Exception:  # noqa: BLE001 - the default one-line entry
-                        pass
-            dialog.fill(shown)
+            gi.require_version("Gtk", "3.0")
+            from gi.repository import Gtk
+            shown = ops.fill_dialog(dialog, op, has_selection, Gtk.TextView.__gtype__)
             by_param = {sp["param"]: sp["arg"] for sp in specs if sp.get("param")}
 
             def follow(*_):

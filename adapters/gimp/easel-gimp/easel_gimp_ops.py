@@ -289,6 +289,25 @@ def dialog_arguments(op: dict, has_selection: bool) -> list[str]:
     return out
 
 
+def fill_dialog(dialog, op: dict, has_selection: bool, text_view_type=None) -> list[str]:
+    """Builds a procedure dialog (a GimpUi.ProcedureDialog, passed in) for the operation: sliders
+    for numbers, a multi-line text box (``text_view_type``: Gtk.TextView's GType) for multiline
+    text, then the arguments ``dialog_arguments`` shows. Returns those arguments."""
+    shown = dialog_arguments(op, has_selection)
+    for sp in argument_specs(op):
+        if sp["arg"] not in shown:
+            continue
+        try:
+            if sp["kind"] in ("int", "double") and sp["role"] != "seed":
+                dialog.get_spin_scale(sp["arg"], 1.0)  # a slider, as GIMP's own
+            elif sp["kind"] == "string" and sp.get("multiline") and text_view_type is not None:
+                dialog.get_widget(sp["arg"], text_view_type)  # a text box, not one line
+        except Exception:  # noqa: BLE001 - an older GIMP: its default widget
+            pass
+    dialog.fill(shown)
+    return shown
+
+
 def applicable(spec: dict, values_by_param: dict) -> bool:
     """Whether an argument does something given the other parameters' values."""
     for other, allowed in (spec.get("applies_when") or {}).items():
