@@ -292,7 +292,8 @@ check("look: the panels' subjects are closer to each other in colour than unproc
       spread(proc_means) < 0.6 * spread(orig_means),
       f"spread {spread(proc_means):.1f} against {spread(orig_means):.1f}")
 
-# Transitions, at the cut between panels 1 and 2 (a 1.5 s transition as used, centred on it).
+# Transitions, at the cut between panels 1 and 2: with the first panel 6 s long and the second
+# 4 s, a 4 s transition is used as 2 s (half the shorter panel), centred on the cut at 6 s.
 def lerp_fit(px, a, b):
     """The t in 0..1 for which a + t (b - a) is closest to px, and the mean residual there."""
     d = (b - a).ravel()
@@ -305,23 +306,23 @@ def at_cut(name, changes):
     time.sleep(0.3)
     c.press_input_properties_button(board, "restart")
     t0 = time.time()
-    time.sleep(max(0.0, t0 + DURATIONS[0] - time.time()))
+    time.sleep(max(0.0, t0 + 6.0 - time.time()))
     return shot(c, board, name)
 
 
-px = at_cut("storyboard-crossfade", {"transition": "crossfade", "transition_s": 3.0})
+px = at_cut("storyboard-crossfade", {"transition": "crossfade", "transition_s": 4.0,
+                                     "duration": 6.0})
 t, r = lerp_fit(px, exported[0], exported[1])
 check("transition: at the cut a crossfade shows both panels mixed", 0.15 < t < 0.85 and r < 6,
       f"mix {t:.2f}, residual {r:.1f}")
 px = at_cut("storyboard-fade", {"transition": "fade"})
 g = np.broadcast_to(GREEN, px.shape)
-fits = [lerp_fit(px, exported[0], g), lerp_fit(px, g, exported[1])]
-(t1, r1), (t2, r2) = fits
-r = min(r1, r2)
+(t1, r1), (t2, r2) = lerp_fit(px, exported[0], g), lerp_fit(px, g, exported[1])
 towards_green = t1 if r1 <= r2 else 1 - t2
 check("transition: at the cut a fade goes through the board colour",
-      r < 6 and towards_green > 0.4, f"to green {t1:.2f} ({r1:.1f}), from green {t2:.2f} ({r2:.1f})")
-c.set_input_settings(board, {"transition": "crossfade", "transition_s": 0.5}, True)
+      min(r1, r2) < 6 and towards_green > 0.4,
+      f"to green {t1:.2f} ({r1:.1f}), from green {t2:.2f} ({r2:.1f})")
+c.set_input_settings(board, {"transition": "crossfade", "transition_s": 0.5, "duration": 3.0}, True)
 
 # A frame grabbed from another source becomes a fourth panel, processed like the others.
 c.create_input("Storyboard test", "Grab me", "image_source", {"file": f"{photos}/astronaut.png"}, False)
@@ -369,9 +370,10 @@ check("re-processing: with strength 0 the first panel has its own colours again"
 if kill_cmd:
     # The daemon killed, then a change: the last results stay, the status says why.
     subprocess.run(kill_cmd, shell=True, check=False)
+    s = wait_status(c, board, ["not reachable"], 20)
+    check("daemon killed while the board is idle: the status says so", "not reachable" in s,
+          repr(s))
     c.set_input_settings(board, {"s2_strength": 1.0}, True)
-    s = wait_status(c, board, ["not reachable"], 30)
-    check("daemon killed: the status says so", "not reachable" in s, repr(s))
     c.press_input_properties_button(board, "restart")
     time.sleep(1.5)
     px = shot(c, board, "storyboard-daemon-down")

@@ -75,6 +75,9 @@ pub enum Notice {
 
 pub struct BoardShared {
     pub config: Mutex<(u64, BoardConfig)>,
+    /// Bumped only when what the results depend on changes (not durations or transitions), so
+    /// a running job is cancelled only when its result would no longer be used.
+    pub work_generation: AtomicU64,
     pub wake: Condvar,
     pub stop: AtomicBool,
     /// Export requests (a counter: the worker remembers the last one it did).
@@ -91,6 +94,7 @@ impl BoardShared {
     pub fn new(config: BoardConfig, notify: Box<dyn Fn(Notice) + Send + Sync>) -> Arc<Self> {
         Arc::new(BoardShared {
             config: Mutex::new((0, config)),
+            work_generation: AtomicU64::new(0),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
             export: AtomicU64::new(0),
@@ -106,6 +110,9 @@ impl BoardShared {
     pub fn set_config(&self, c: BoardConfig) {
         let mut g = self.config.lock();
         if g.1 != c {
+            if work_of(&g.1) != work_of(&c) {
+                self.work_generation.fetch_add(1, Ordering::AcqRel);
+            }
             g.0 += 1;
             g.1 = c;
         }
@@ -114,7 +121,36 @@ impl BoardShared {
     }
 }
 
+/// The settings a processed panel depends on.
+#[allow(clippy::type_complexity)]
+fn work_of(
+    c: &BoardConfig,
+) -> (
+    Vec<(&str, &str)>,
+    &[Step],
+    &str,
+    u64,
+    (u32, u32),
+    &Path,
+    Option<&PathBuf>,
+) {
+    (
+        c.panels
+            .iter()
+            .map(|p| (p.path.as_str(), p.prompt.as_str()))
+            .collect(),
+        &c.steps,
+        &c.reference,
+        c.seed,
+        (c.width, c.height),
+        &c.socket,
+        c.daemon.as_ref(),
+    )
+}
+
 const RETRY: Duration = Duration::from_secs(2);
+/// How often an idle worker checks that the daemon is still there.
+const PING: Duration = Duration::from_secs(5);
 /// The name of the timeline file an export writes.
 pub const OTIO_FILE: &str = "storyboard.otio";
 
@@ -144,7 +180,9 @@ struct Slot {
 struct Worker {
     sh: Arc<BoardShared>,
     client: Option<Client>,
+    client_socket: PathBuf,
     next_try: Instant,
+    last_ping: Instant,
     fitted: FittedCache,
     results: HashMap<String, Result<Arc<Vec<u8>>, String>>,
     reference: Option<(String, Arc<OwnedImage>)>,
@@ -162,7 +200,9 @@ pub fn run(sh: Arc<BoardShared>) {
     let mut w = Worker {
         sh,
         client: None,
+        client_socket: PathBuf::new(),
         next_try: Instant::now(),
+        last_ping: Instant::now(),
         fitted: HashMap::new(),
         results: HashMap::new(),
         reference: None,
@@ -223,6 +263,7 @@ fn is_connection_error(e: &ClientError) -> bool {
 impl Worker {
     /// One round: true when it did work and should look again at once.
     fn step(&mut self) -> bool {
+        let work = self.sh.work_generation.load(Ordering::Acquire);
         let (generation, cfg) = self.sh.config.lock().clone();
         let grabbed = self.sh.grabbed.lock().take();
         if let Some(g) = grabbed {
@@ -275,7 +316,7 @@ impl Worker {
                 );
                 self.post_status(&cfg, &errors);
                 if let (Some(f), Some(key)) = (&fitted[i], &keys[i]) {
-                    let r = self.process(&cfg, &cfg.panels[i], f, generation);
+                    let r = self.process(&cfg, &cfg.panels[i], f, work);
                     match r {
                         Ok(Some(px)) => {
                             self.results.insert(key.clone(), Ok(Arc::new(px)));
@@ -301,6 +342,18 @@ impl Worker {
                         .into();
             }
         } else {
+            // Idle: keep the daemon line of the status true (a cheap status request now and
+            // then; reconnect attempts at the usual pace).
+            if self.client.is_some() {
+                if self.last_ping.elapsed() > PING {
+                    self.last_ping = Instant::now();
+                    if let Some(Err(e)) = self.client.as_mut().map(|c| c.status()) {
+                        self.drop_client(&cfg, &e);
+                    }
+                }
+            } else {
+                self.ensure_client(&cfg);
+            }
             let ok = keys
                 .iter()
                 .flatten()
@@ -523,6 +576,10 @@ impl Worker {
     }
 
     fn ensure_client(&mut self, cfg: &BoardConfig) -> bool {
+        if self.client.is_some() && self.client_socket != cfg.socket {
+            self.client = None; // the socket setting changed
+            self.next_try = Instant::now();
+        }
         if self.client.is_some() {
             return true;
         }
@@ -546,6 +603,7 @@ impl Worker {
                 }
                 self.daemon_note.clear();
                 self.client = Some(c);
+                self.client_socket = cfg.socket.clone();
                 true
             }
             Err(e) => {
@@ -579,7 +637,7 @@ impl Worker {
         cfg: &BoardConfig,
         p: &PanelSpec,
         f: &Fitted,
-        generation: u64,
+        work: u64,
     ) -> Result<Option<Vec<u8>>, ClientError> {
         let ops = self.sh.operations.lock().clone();
         let reference = self.reference.as_ref().map(|(_, r)| r.clone());
@@ -637,7 +695,7 @@ impl Worker {
                 ..Default::default()
             };
             let job = client.submit_with(&step.op, &input, None, &use_refs, o)?;
-            if !await_job(client, job, &self.sh, generation)? {
+            if !await_job(client, job, &self.sh, work)? {
                 return Ok(None);
             }
             let r = client.wait(job, |_, _| {}).map_err(|e| match e {
@@ -900,17 +958,18 @@ fn step_params(
 }
 
 /// Waits until `job` has ended (true; its result is then fetched at once), or cancels it and
-/// returns false when the source is going away or its settings changed, so neither waits for
+/// returns false when the source is going away or a setting its result depends on changed
+/// (`work` is the [`BoardShared::work_generation`] it was started under), so neither waits for
 /// a long job.
 fn await_job(
     client: &mut Client,
     job: u64,
     sh: &BoardShared,
-    generation: u64,
+    work: u64,
 ) -> Result<bool, ClientError> {
     use easel_client::protocol::ServerMessage;
     loop {
-        if sh.stop.load(Ordering::Acquire) || sh.config.lock().0 != generation {
+        if sh.stop.load(Ordering::Acquire) || sh.work_generation.load(Ordering::Acquire) != work {
             client.cancel(job)?;
             return Ok(false);
         }
