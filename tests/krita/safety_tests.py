@@ -300,9 +300,9 @@ def _run(r, k):
     except Exception as e:  # noqa: BLE001
         outcome = f"{type(e).__name__}: {e}"
     probe.close()
-    r.data["checks"][sentinel] = {"name": r.data["checks"][sentinel]["name"],
-                                  "ok": outcome.startswith(("DaemonUnavailable", "ConnectionClosed")),
-                                  "detail": outcome}
+    r.data["checks"][sentinel]["ok"] = outcome.startswith(("DaemonUnavailable",
+                                                            "ConnectionClosed"))
+    r.data["checks"][sentinel]["detail"] = outcome
     r.save()
     before = doc_state(doc)
     yield from next_job_works(c, doc, bg)
