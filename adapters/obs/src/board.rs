@@ -67,8 +67,9 @@ pub struct Grab {
 
 /// What the worker asks the OBS side to do on OBS's UI thread.
 pub enum Notice {
-    /// The text of the status property changed.
-    Status(String),
+    /// The text of the status property changed; `refresh`: also rebuild open property views
+    /// (at most once a second, so a user typing in them is not interrupted at every panel).
+    Status { text: String, refresh: bool },
     /// Append a panel (a grabbed frame saved to this file).
     AddPanel(String),
 }
@@ -149,6 +150,8 @@ fn work_of(
 }
 
 const RETRY: Duration = Duration::from_secs(2);
+/// Property views are rebuilt at most this often for status changes.
+const REFRESH: Duration = Duration::from_secs(1);
 /// How often an idle worker checks that the daemon is still there.
 const PING: Duration = Duration::from_secs(5);
 /// The name of the timeline file an export writes.
@@ -191,6 +194,8 @@ struct Worker {
     export_done: u64,
     export_note: String,
     last_status: String,
+    last_refresh: Instant,
+    refresh_pending: bool,
     daemon_note: String,
     activity: String,
 }
@@ -211,6 +216,10 @@ pub fn run(sh: Arc<BoardShared>) {
         export_done,
         export_note: String::new(),
         last_status: String::new(),
+        last_refresh: Instant::now()
+            .checked_sub(REFRESH)
+            .unwrap_or_else(Instant::now),
+        refresh_pending: false,
         daemon_note: String::new(),
         activity: String::new(),
     };
@@ -924,10 +933,25 @@ impl Worker {
             lines.push(self.export_note.clone());
         }
         let status = lines.join("\n");
+        let due = self.last_refresh.elapsed() >= REFRESH;
         if status != self.last_status {
             self.last_status = status.clone();
             *self.sh.status.lock() = status.clone();
-            (self.sh.notify)(Notice::Status(status));
+            self.refresh_pending = !due;
+            if due {
+                self.last_refresh = Instant::now();
+            }
+            (self.sh.notify)(Notice::Status {
+                text: status,
+                refresh: due,
+            });
+        } else if self.refresh_pending && due {
+            self.refresh_pending = false;
+            self.last_refresh = Instant::now();
+            (self.sh.notify)(Notice::Status {
+                text: status,
+                refresh: true,
+            });
         }
     }
 }

@@ -33,6 +33,7 @@ const ID: &CStr = c"easel_storyboard";
 /// Operations in the chain, at most.
 pub const STEPS: usize = 3;
 const STEP_KEYS: [&CStr; STEPS] = [c"step1", c"step2", c"step3"];
+const STEP_TITLES: [&CStr; STEPS] = [c"Step1", c"Step2", c"Step3"];
 const DEFAULT_STEPS: [&str; STEPS] = ["remove-background", "match-look", ""];
 
 pub fn register() {
@@ -93,13 +94,15 @@ unsafe extern "C" fn ui_task(param: *mut c_void) {
         return;
     }
     match &task.notice {
-        Notice::Status(s) => {
+        Notice::Status { text, refresh } => {
             let st = obs_source_get_settings(src);
             if !st.is_null() {
-                Settings(st).set_string(c"status", s);
+                Settings(st).set_string(c"status", text);
                 obs_data_release(st);
             }
-            obs_source_update_properties(src);
+            if *refresh {
+                obs_source_update_properties(src);
+            }
         }
         Notice::AddPanel(path) => {
             let st = obs_source_get_settings(src);
@@ -629,15 +632,14 @@ unsafe extern "C" fn get_properties(data: *mut c_void) -> *mut obs_properties_t 
 
     // The chain: each step's operation, then its parameters from the schema.
     for (i, key) in STEP_KEYS.iter().enumerate() {
-        let title = cstring(&format!("Operation {}", i + 1));
         let l = obs_properties_add_list(
             props,
             key.as_ptr(),
-            title.as_ptr(),
+            text(STEP_TITLES[i]),
             OBS_COMBO_TYPE_LIST,
             OBS_COMBO_FORMAT_STRING,
         );
-        obs_property_list_add_string(l, c"(none)".as_ptr(), c"".as_ptr());
+        obs_property_list_add_string(l, text(c"StepNone"), c"".as_ptr());
         let current = s.as_ref().map(|s| s.string(key)).unwrap_or_default();
         let mut listed = current.is_empty();
         for o in ops.iter().filter(|o| o.mask != MaskUse::Required) {
