@@ -257,13 +257,16 @@ def test_photo_remove_background(r, c):
     img, _ = kritadoc.read_image(doc, None, "visible")
     r.data["timings_ms"]["read visible image 600x399 U8"] = round((time.monotonic() - t0) * 1000, 1)
     t0 = time.monotonic()
-    with c.run("remove-background", img, params={"model": "u2netp"}, result_format=lay.format,
+    # IS-Net: u2netp, the quick default, finds only 8% of this photo (its centre alpha is 38,
+    # the same through rembg's own pre- and post-processing), so it cannot show the subject kept.
+    with c.run("remove-background", img, params={"model": "isnet-general-small"},
+               result_format=lay.format,
                timeout=120) as res:
-        r.data["timings_ms"]["remove-background u2netp 600x399 (daemon elapsed)"] = res.elapsed_ms
+        r.data["timings_ms"]["remove-background isnet 600x399 (daemon elapsed)"] = res.elapsed_ms
         node = kritadoc.add_result_layer(doc, res.tobytes(), res.x, res.y, res.width,
                                          res.height, lay, res.name, bg)
         name = res.name
-    r.data["timings_ms"]["remove-background u2netp 600x399 (round trip + layer)"] = \
+    r.data["timings_ms"]["remove-background isnet 600x399 (round trip + layer)"] = \
         round((time.monotonic() - t0) * 1000, 1)
     w, h = doc.width(), doc.height()
     out = bytes(node.pixelData(0, 0, w, h))
@@ -271,7 +274,7 @@ def test_photo_remove_background(r, c):
     corners = [alpha[yy * w + xx] for xx, yy in ((2, 2), (w - 3, 2), (2, h - 3), (w - 3, h - 3))]
     centre = alpha[(h // 2) * w + w // 2]
     r.check("remove-background: layer named after the operation and model",
-            node.name() == name and "u2netp" in name, node.name())
+            node.name() == name and "isnet-general-small" in name, node.name())
     r.check("remove-background: corners transparent, subject opaque",
             max(corners) == 0 and centre > 200, (corners, centre))
     r.check("remove-background: the photo layer is untouched",

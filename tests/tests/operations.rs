@@ -474,3 +474,55 @@ fn long_operations_stop_soon_after_cancel_without_being_killed() {
     }
     assert!(!d.log().contains("killing its worker"), "{}", d.log());
 }
+
+#[test]
+fn every_choice_of_the_built_in_operations_has_titles_and_exposure_applies_to_uretinex() {
+    let d = Daemon::start(Options::default());
+    let ops = d.client().operations().expect("operations").json();
+    let mut choices = 0;
+    for op in ops["operations"].as_array().unwrap() {
+        if op["plugin"] == "testing-misbehave" || op["plugin"] == "generative" {
+            continue;
+        }
+        for p in op["params"].as_array().unwrap() {
+            if p["kind"] != "choice" {
+                continue;
+            }
+            choices += 1;
+            let (options, titles) = (&p["options"], &p["option_titles"]);
+            assert_eq!(
+                titles.as_array().map(Vec::len),
+                options.as_array().map(Vec::len),
+                "{}.{}: titles {titles} for options {options}",
+                op["id"],
+                p["name"]
+            );
+            for t in titles.as_array().unwrap() {
+                let t = t.as_str().unwrap();
+                assert!(
+                    !t.contains("colour") && t.chars().next().is_some_and(char::is_uppercase),
+                    "{}.{}: title '{t}'",
+                    op["id"],
+                    p["name"]
+                );
+            }
+        }
+    }
+    assert!(choices >= 7, "only {choices} choice parameters seen");
+    let low_light = ops["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == "fix-low-light")
+        .expect("fix-low-light");
+    let exposure = low_light["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "exposure")
+        .expect("exposure");
+    assert_eq!(
+        exposure["applies_when"],
+        json!({"param": "model", "values": ["uretinex"]})
+    );
+}

@@ -62,6 +62,11 @@ fn check_size(w: usize, h: usize, limit: usize) -> PluginResult<()> {
 /// `remove-object`: fills the masked object from its surroundings.
 pub struct RemoveObject;
 
+/// Words for people for choice options, in the order given (the ids are for scripts).
+fn titles(of: &[&str]) -> RVec<RString> {
+    of.iter().map(|t| RString::from(*t)).collect()
+}
+
 impl Operation for RemoveObject {
     fn descriptor(&self) -> OperationDescriptor {
         OperationDescriptor::new(
@@ -94,6 +99,13 @@ impl Operation for RemoveObject {
             "patchmatch",
         ))
         .model(migan::MODEL_ID)
+    }
+
+    fn option_titles(&self, param: RStr<'_>) -> RVec<RString> {
+        match param.as_str() {
+            "method" => titles(&["PatchMatch (classic)", "MI-GAN (learned)"]),
+            _ => RVec::new(),
+        }
     }
 
     fn run(&self, job: &Job<'_>, host: &Host<'_>) -> RResult<ImageBuf, PluginError> {
@@ -274,11 +286,18 @@ impl Operation for MatchLook {
         ))
         .param(ParamSpec::choice(
             "space",
-            "Colour space",
+            "Color space",
             "lab: CIELAB (as in the classic method); oklab: Oklab, more even hues",
             &["lab", "oklab"],
             "lab",
         ))
+    }
+
+    fn option_titles(&self, param: RStr<'_>) -> RVec<RString> {
+        match param.as_str() {
+            "space" => titles(&["CIELAB", "Oklab"]),
+            _ => RVec::new(),
+        }
     }
 
     fn run(&self, job: &Job<'_>, host: &Host<'_>) -> RResult<ImageBuf, PluginError> {

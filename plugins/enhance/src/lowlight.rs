@@ -44,6 +44,15 @@ impl LowLightModel {
         Self::ALL.into_iter().find(|m| m.id() == id)
     }
 
+    /// The model's name for people.
+    pub fn title(self) -> &'static str {
+        match self {
+            LowLightModel::SemanticGuided => "Semantic-guided",
+            LowLightModel::Tbefn => "TBEFN",
+            LowLightModel::Uretinex => "URetinex-Net",
+        }
+    }
+
     /// Width and height the model takes.
     pub fn input_size(self) -> (usize, usize) {
         match self {
@@ -310,6 +319,27 @@ impl Operation for FixLowLight {
             ))
             .flags(flags::DETERMINISTIC)
             .working_format(PixelFormat::Rgba32F)
+    }
+
+    fn option_titles(&self, param: RStr<'_>) -> RVec<RString> {
+        match param.as_str() {
+            "model" => LowLightModel::ALL
+                .iter()
+                .map(|m| m.title().into())
+                .collect(),
+            _ => RVec::new(),
+        }
+    }
+
+    fn applies_when(&self, param: RStr<'_>) -> ROption<AppliesWhen> {
+        match param.as_str() {
+            // Only URetinex-Net takes an exposure ratio.
+            "exposure" => ROption::RSome(AppliesWhen::choice(
+                "model",
+                &[LowLightModel::Uretinex.id()],
+            )),
+            _ => ROption::RNone,
+        }
     }
 
     fn run(&self, job: &Job<'_>, host: &Host<'_>) -> RResult<ImageBuf, PluginError> {

@@ -29,6 +29,15 @@ impl SrModel {
         }
     }
 
+    /// The model's name for people.
+    pub fn title(self) -> &'static str {
+        match self {
+            SrModel::RealesrGeneralX4v3 => "Real-ESRGAN general (fast)",
+            SrModel::RealesrganX4plus => "Real-ESRGAN \u{d7}4 plus",
+            SrModel::Swin2srX2 => "Swin2SR \u{d7}2",
+        }
+    }
+
     pub fn from_id(id: &str) -> Option<Self> {
         [
             SrModel::RealesrGeneralX4v3,
@@ -345,6 +354,13 @@ impl Operation for Upscale {
             .flags(flags::TILEABLE | flags::DETERMINISTIC)
             .working_format(PixelFormat::Rgba32F)
             .output_scale(self.factor)
+    }
+
+    fn option_titles(&self, param: RStr<'_>) -> RVec<RString> {
+        match param.as_str() {
+            "model" => self.models().iter().map(|m| m.title().into()).collect(),
+            _ => RVec::new(),
+        }
     }
 
     fn run(&self, job: &Job<'_>, host: &Host<'_>) -> RResult<ImageBuf, PluginError> {

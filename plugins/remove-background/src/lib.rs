@@ -136,6 +136,11 @@ impl RemoveBackground {
     }
 }
 
+/// Words for people for choice options, in the order given (the ids are for scripts).
+fn titles(of: &[&str]) -> RVec<RString> {
+    of.iter().map(|t| RString::from(*t)).collect()
+}
+
 impl Operation for RemoveBackground {
     fn descriptor(&self) -> OperationDescriptor {
         OperationDescriptor::new(
@@ -179,6 +184,18 @@ impl Operation for RemoveBackground {
         .model(SegModel::IsnetGeneralSmall.id())
         .model(SegModel::U2netp.id())
         .model(SegModel::MediapipeMeet.id())
+    }
+
+    fn option_titles(&self, param: RStr<'_>) -> RVec<RString> {
+        match param.as_str() {
+            "model" => titles(&[
+                "IS-Net (best quality)",
+                "U\u{b2}-Net small (quick)",
+                "MediaPipe (people, real time)",
+            ]),
+            "output" => titles(&["Cutout", "Mask"]),
+            _ => RVec::new(),
+        }
     }
 
     fn run(&self, job: &Job<'_>, host: &Host<'_>) -> RResult<ImageBuf, PluginError> {
