@@ -8,11 +8,15 @@
 //! first, then columns; an axis whose size does not change is not resampled at all.
 //!
 //! Arithmetic: weights in f64, normalised, stored as f32. [`resize`] sums `Σ w_k v_k` in f32 from
-//! the first tap on, bit for bit as the plugins' kernels it replaces did (their quantised models
-//! are sensitive to the last bit of the input: a one-ulp change moved IS-Net's soft-edge pixel
-//! count on a fixture photo by 17 %); a constant stays constant to within an ulp or two.
-//! [`interpolate`] sums relative to the first tap, `v0 + Σ w_k (v_k − v0)` (the lerp form of the
-//! host's mask resizing it replaces), so a constant stays exactly constant.
+//! the first tap on, bit for bit as the plugins' kernels it replaces did, and the same bits on
+//! every CPU (plain scalar code; the compiler may vectorise across pixels, never reorder a sum).
+//! That matters: IS-Net's quantised model moves its mask by IoU 0.97 on a fixture photo when its
+//! input changes by one ulp in a few samples (benches/README.md, "Resampling"). A constant stays
+//! constant to within an ulp. [`interpolate`] sums relative to the first tap,
+//! `v0 + Σ w_k (v_k − v0)` (the lerp form of the host's mask resizing it replaces), so a constant
+//! stays exactly constant.
+//!
+//! 8-bit images ([`resize_u8`]) go through Pillow's fixed-point arithmetic, bit for bit.
 
 use std::fmt;
 
@@ -259,6 +263,50 @@ fn axis_taps(filter: Filter, src: usize, dst: usize, antialias: bool) -> Vec<Tap
 /// Resamples every row of `src` to `taps.len()` pixels, into a packed buffer; sums relative to
 /// the first tap when `relative`.
 fn horizontal(src: &Plane<'_>, taps: &[Taps], relative: bool) -> Vec<f32> {
+    // The common channel counts get a fixed-size accumulator the compiler keeps in registers;
+    // the order of every sum is the same as in the general loop, so are the bits.
+    match (src.channels, relative) {
+        (1, false) => horizontal_n::<1, false>(src, taps),
+        (2, false) => horizontal_n::<2, false>(src, taps),
+        (3, false) => horizontal_n::<3, false>(src, taps),
+        (4, false) => horizontal_n::<4, false>(src, taps),
+        (1, true) => horizontal_n::<1, true>(src, taps),
+        (3, true) => horizontal_n::<3, true>(src, taps),
+        (4, true) => horizontal_n::<4, true>(src, taps),
+        _ => horizontal_any(src, taps, relative),
+    }
+}
+
+fn horizontal_n<const C: usize, const RELATIVE: bool>(src: &Plane<'_>, taps: &[Taps]) -> Vec<f32> {
+    let row_len = taps.len() * C;
+    let mut out = vec![0.0f32; src.height * row_len];
+    for (y, dst) in out.chunks_exact_mut(row_len).enumerate() {
+        let row = src.row(y);
+        for (o, t) in dst.chunks_exact_mut(C).zip(taps) {
+            let pixels = &row[t.start * C..][..t.weights.len() * C];
+            let mut acc = [0.0f32; C];
+            if RELATIVE {
+                let base: [f32; C] = std::array::from_fn(|ch| pixels[ch]);
+                acc = base;
+                for (p, &w) in pixels.chunks_exact(C).zip(&t.weights).skip(1) {
+                    for ch in 0..C {
+                        acc[ch] += w * (p[ch] - base[ch]);
+                    }
+                }
+            } else {
+                for (p, &w) in pixels.chunks_exact(C).zip(&t.weights) {
+                    for ch in 0..C {
+                        acc[ch] += w * p[ch];
+                    }
+                }
+            }
+            o.copy_from_slice(&acc);
+        }
+    }
+    out
+}
+
+fn horizontal_any(src: &Plane<'_>, taps: &[Taps], relative: bool) -> Vec<f32> {
     let c = src.channels;
     let row_len = taps.len() * c;
     let mut out = vec![0.0f32; src.height * row_len];
@@ -295,8 +343,16 @@ fn vertical(src: &Plane<'_>, taps: &[Taps], relative: bool) -> Vec<f32> {
     for (dst, t) in out.chunks_exact_mut(row_len).zip(taps) {
         if relative {
             let base = src.row(t.start);
-            dst.copy_from_slice(base);
-            for (k, &w) in t.weights.iter().enumerate().skip(1) {
+            match t.weights.get(1) {
+                // The first step fused with the copy of the base row (the same arithmetic).
+                Some(&w) => {
+                    for ((o, &s), &b) in dst.iter_mut().zip(src.row(t.start + 1)).zip(base) {
+                        *o = b + w * (s - b);
+                    }
+                }
+                None => dst.copy_from_slice(base),
+            }
+            for (k, &w) in t.weights.iter().enumerate().skip(2) {
                 for ((o, &s), &b) in dst.iter_mut().zip(src.row(t.start + k)).zip(base) {
                     *o += w * (s - b);
                 }
@@ -450,33 +506,77 @@ fn pillow_taps(filter: Filter, src: usize, dst: usize) -> Vec<(usize, Vec<i64>)>
         .collect()
 }
 
-/// One pass of Pillow's 8-bit resampling along rows (`horizontal`) or columns.
+/// One pass of Pillow's 8-bit resampling along rows (`horizontal`) or columns. Integer sums:
+/// any order gives Pillow's result, so the vertical pass runs whole rows at a time.
 fn pillow_pass(
     src: &[u8],
     (w, h, c): (usize, usize, usize),
     taps: &[(usize, Vec<i64>)],
     horizontal: bool,
 ) -> Vec<u8> {
-    let (ow, oh) = if horizontal {
-        (taps.len(), h)
-    } else {
-        (w, taps.len())
-    };
-    let mut out = vec![0u8; ow * oh * c];
-    for y in 0..oh {
-        for x in 0..ow {
-            let (start, k) = if horizontal { &taps[x] } else { &taps[y] };
-            for ch in 0..c {
-                let mut acc: i64 = 1 << (PRECISION_BITS - 1);
-                for (t, &kv) in k.iter().enumerate() {
-                    let (sx, sy) = if horizontal {
-                        (start + t, y)
-                    } else {
-                        (x, start + t)
-                    };
-                    acc += i64::from(src[(sy * w + sx) * c + ch]) * kv;
+    const ROUND: i64 = 1 << (PRECISION_BITS - 1);
+    let settle = |acc: i64| (acc >> PRECISION_BITS).clamp(0, 255) as u8;
+    if horizontal {
+        match c {
+            1 => pillow_rows::<1>(src, w, taps),
+            3 => pillow_rows::<3>(src, w, taps),
+            4 => pillow_rows::<4>(src, w, taps),
+            _ => {
+                let ow = taps.len();
+                let mut out = vec![0u8; ow * h * c];
+                for (row, dst) in src.chunks_exact(w * c).zip(out.chunks_exact_mut(ow * c)) {
+                    for ((start, k), o) in taps.iter().zip(dst.chunks_exact_mut(c)) {
+                        let pixels = &row[start * c..][..k.len() * c];
+                        for (ch, o) in o.iter_mut().enumerate() {
+                            let acc = pixels
+                                .iter()
+                                .skip(ch)
+                                .step_by(c)
+                                .zip(k)
+                                .fold(ROUND, |acc, (&v, &kv)| acc + i64::from(v) * kv);
+                            *o = settle(acc);
+                        }
+                    }
                 }
-                out[(y * ow + x) * c + ch] = (acc >> PRECISION_BITS).clamp(0, 255) as u8;
+                out
+            }
+        }
+    } else {
+        let row_len = w * c;
+        let mut out = vec![0u8; row_len * taps.len()];
+        let mut acc = vec![0i64; row_len];
+        for ((start, k), dst) in taps.iter().zip(out.chunks_exact_mut(row_len)) {
+            acc.iter_mut().for_each(|a| *a = ROUND);
+            for (t, &kv) in k.iter().enumerate() {
+                let row = &src[(start + t) * row_len..][..row_len];
+                for (a, &v) in acc.iter_mut().zip(row) {
+                    *a += i64::from(v) * kv;
+                }
+            }
+            for (o, &a) in dst.iter_mut().zip(&acc) {
+                *o = settle(a);
+            }
+        }
+        out
+    }
+}
+
+/// The horizontal pass of [`pillow_pass`] for `C` channels, with the accumulators in registers.
+fn pillow_rows<const C: usize>(src: &[u8], w: usize, taps: &[(usize, Vec<i64>)]) -> Vec<u8> {
+    const ROUND: i64 = 1 << (PRECISION_BITS - 1);
+    let ow = taps.len();
+    let mut out = vec![0u8; (src.len() / (w * C)) * ow * C];
+    for (row, dst) in src.chunks_exact(w * C).zip(out.chunks_exact_mut(ow * C)) {
+        for ((start, k), o) in taps.iter().zip(dst.chunks_exact_mut(C)) {
+            let pixels = &row[start * C..][..k.len() * C];
+            let mut acc = [ROUND; C];
+            for (p, &kv) in pixels.chunks_exact(C).zip(k) {
+                for ch in 0..C {
+                    acc[ch] += i64::from(p[ch]) * kv;
+                }
+            }
+            for (o, a) in o.iter_mut().zip(acc) {
+                *o = (a >> PRECISION_BITS).clamp(0, 255) as u8;
             }
         }
     }
