@@ -13,21 +13,32 @@ pub struct Tile {
     pub input: Rect,
 }
 
-/// Splits `width × height` into tiles of at most `tile` core pixels per side.
+/// Splits `width × height` into tiles of at most `tile` core pixels per side (equal tiles rather
+/// than a thin last one: the cores are [`easel_pixels::tiling::cores`] of the planner plugins
+/// use too), each input reaching `overlap` past its core into its neighbours.
 pub fn plan(width: u32, height: u32, tile: u32, overlap: u32) -> Vec<Tile> {
-    let tile = tile.max(1);
-    let cuts = |len: u32| -> Vec<(u32, u32)> {
-        // Equal tiles rather than a thin last one.
-        let n = len.div_ceil(tile).max(1);
-        (0..n).map(|i| (i * len / n, (i + 1) * len / n)).collect()
+    let tile = tile.max(1) as usize;
+    // (core start, core end, input start, input end) along one axis.
+    let axis = |len: u32| -> Vec<(u32, u32, u32, u32)> {
+        let spans = easel_pixels::tiling::spans(len as usize, tile, 0, 1);
+        easel_pixels::tiling::cores(&spans)
+            .into_iter()
+            .map(|(c0, c1)| {
+                let n = |v: usize| u32::try_from(v).unwrap_or(len);
+                let (c0, c1) = (n(c0), n(c1));
+                (
+                    c0,
+                    c1,
+                    c0.saturating_sub(overlap),
+                    c1.saturating_add(overlap).min(len),
+                )
+            })
+            .collect()
     };
-    let mut tiles = Vec::new();
-    for &(y0, y1) in &cuts(height) {
-        for &(x0, x1) in &cuts(width) {
-            let ix0 = x0.saturating_sub(overlap);
-            let iy0 = y0.saturating_sub(overlap);
-            let ix1 = (x1 + overlap).min(width);
-            let iy1 = (y1 + overlap).min(height);
+    let (xs, ys) = (axis(width), axis(height));
+    let mut tiles = Vec::with_capacity(xs.len() * ys.len());
+    for &(y0, y1, iy0, iy1) in &ys {
+        for &(x0, x1, ix0, ix1) in &xs {
             tiles.push(Tile {
                 core: Rect {
                     x: x0,

@@ -7,6 +7,8 @@
 //!   ([`resize`]) or plain interpolation ([`interpolate`]); plus the exact 2×2 block mean.
 //! - [`box_mean`]: the mean over a square window clipped to the image, O(1) per pixel.
 //! - [`pad`]: half-sample symmetric mirror padding and push-pull filling of uncovered pixels.
+//! - [`tiling`]: overlapping spans along an axis, the part each owns, and a planar blender: the
+//!   host tiles jobs with it, plugins tile model calls.
 //!
 //! Everything here is a plain function over slices: no I/O, no allocation beyond the output and
 //! scratch, no dependency, no `unsafe`. Plugins may depend on this crate (and on `easel-sdk`);
@@ -15,6 +17,7 @@
 pub mod box_mean;
 pub mod pad;
 pub mod resample;
+pub mod tiling;
 
 pub use box_mean::{box_mean, box_mean_in_place};
 pub use pad::{fill_uncovered, mirror_index, pad_mirror_planar};

@@ -2,12 +2,11 @@
 //! keeps full-resolution detail.
 //!
 //! The host runs the models (`host.run_model`); this crate does the pre- and post-processing:
-//! padding and tiling for the super-resolution models ([`upscale`], [`tiling`]), and for the
-//! fixed-size low-light models a gain map carried back to full resolution by a guided filter
-//! ([`lowlight`]). Resampling, box means, padding and hole filling are `easel-pixels`'.
+//! padding and tiling for the super-resolution models ([`upscale`]), and for the fixed-size
+//! low-light models a gain map carried back to full resolution by a guided filter
+//! ([`lowlight`]). Resampling, box means, padding, hole filling and tiling are `easel-pixels`'.
 
 pub mod lowlight;
-pub mod tiling;
 pub mod upscale;
 
 pub use lowlight::{FixLowLight, LowLightModel};

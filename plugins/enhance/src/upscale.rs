@@ -1,7 +1,7 @@
 //! `upscale-4x` and `upscale-2x`: learned super-resolution (Real-ESRGAN, Swin2SR) on RGB, with
 //! alpha resampled by bicubic interpolation, for any input size.
 
-use crate::tiling::{self, Blender};
+use easel_pixels::tiling::{self, Blender};
 use easel_pixels::{fill_uncovered, halve_planar, pad_mirror_planar, resize_packed, Filter};
 use easel_sdk::prelude::*;
 use easel_sdk::PluginResult;

@@ -1,6 +1,8 @@
-//! Splitting one job into overlapping model-sized tiles and blending the scaled results with
-//! feathered weights, so a single model call stays bounded in memory and time (and progress and
-//! cancellation are reported between tiles).
+//! Tiling, the one planner for host and plugins: overlapping spans of about equal length along
+//! an axis ([`spans`], with an alignment for models that need one), the owned part of each span
+//! ([`cores`], a partition of the axis), and a blender for planar f32 tiles ([`Blender`]) with
+//! feathered weights. The host tiles jobs with it (`easel_imaging::tiling::plan`); plugins tile
+//! model calls (enhance's upscalers), so one call stays bounded in memory and time.
 
 /// A tile along one axis: `start..start + len` in input pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +124,24 @@ impl Blender {
     }
 }
 
+/// The part of the axis each span owns: consecutive spans split their overlap at its middle, so
+/// the parts partition `0..len` in order and each keeps at least half the overlap as context on
+/// its inner sides. `spans` must be ordered and cover the axis (as [`spans`] gives them).
+pub fn cores(spans: &[Span]) -> Vec<(usize, usize)> {
+    let mut out = Vec::with_capacity(spans.len());
+    let mut start = spans.first().map_or(0, |s| s.start);
+    for (i, s) in spans.iter().enumerate() {
+        let end = match spans.get(i + 1) {
+            // The middle of the overlap [next.start, s.end) (or of the gap, if any).
+            Some(next) => (next.start + s.start + s.len).div_ceil(2).max(start),
+            None => s.start + s.len,
+        };
+        out.push((start, end));
+        start = end;
+    }
+    out
+}
+
 /// Copies the planar sub-image at spans `x`, `y` out of a `width`-wide planar image.
 pub fn crop_planar(
     src: &[f32],
@@ -178,6 +198,30 @@ mod tests {
         // Balanced: a 160-px axis is two spans, not one full span and a sliver.
         assert_eq!(spans(160, 128, 16, 8).len(), 2);
         assert_eq!(spans(160, 128, 16, 8)[0].len, 88);
+    }
+
+    #[test]
+    fn cores_partition_the_axis_and_keep_half_the_overlap_as_context() {
+        for (len, tile, overlap) in [(1000, 256, 32), (513, 512, 64), (10, 4, 0), (64, 512, 32)] {
+            let s = spans(len, tile, overlap, 1);
+            let c = cores(&s);
+            let case = format!("{len} {tile} {overlap}: {s:?} {c:?}");
+            assert_eq!(c.len(), s.len(), "{case}");
+            assert_eq!(c[0].0, 0, "{case}");
+            assert_eq!(c.last().map(|c| c.1), Some(len), "{case}");
+            for (i, (&(a, b), span)) in c.iter().zip(&s).enumerate() {
+                assert!(a < b || len == 0, "{case}");
+                assert!(span.start <= a && b <= span.start + span.len, "{case}");
+                if i > 0 {
+                    assert_eq!(c[i - 1].1, a, "{case}");
+                    assert!(a - span.start >= overlap / 2, "{case}");
+                }
+                if i + 1 < c.len() {
+                    assert!(span.start + span.len - b >= overlap / 2, "{case}");
+                }
+            }
+        }
+        assert_eq!(cores(&spans(10, 4, 0, 1)), [(0, 4), (4, 7), (7, 10)]);
     }
 
     #[test]
