@@ -10,7 +10,10 @@
 #     killed and restarted; then the storyboard source (storyboard_test.py): panels processed
 #     with remove background + match look, screenshots of the animatic, the PNG + OpenTimelineIO
 #     export (validated with the opentimelineio package when it installs), a grabbed panel,
-#     re-processing on a settings change, a board without a daemon.
+#     re-processing on a settings change, a board without a daemon; then a generative board
+#     (storyboard_gen_test.py) with the daemon configured (EASEL_GEMINI_API_KEY/_BASE_URL) for
+#     the local Gemini stand-in tests/generative/fake_gemini.py on 127.0.0.1: three prompts, two
+#     character references in every request, one panel refined twice.
 # Runs are judged by results files and the checks' output; ends with "N passed, M failed".
 # Environment: EASELD (default target/debug/easeld), EASEL_OBS_KEEP=1 keeps the work folder.
 set -u
@@ -36,6 +39,7 @@ count() { # counts "ok"/"FAIL" lines of a checker's output file
 }
 OBS_PID=""
 cleanup() {
+    [ -n "${GEN_PID:-}" ] && kill "$GEN_PID" 2>/dev/null
     [ -n "$OBS_PID" ] && kill "$OBS_PID" 2>/dev/null
     [ -n "${XVFB_PID:-}" ] && kill "$XVFB_PID" 2>/dev/null
     [ -n "${WORK:-}" ] && "$HERE/daemon.sh" kill "$WORK"
@@ -136,7 +140,7 @@ DISP=:$((90 + RANDOM % 100))
 Xvfb "$DISP" -screen 0 1280x1024x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
 XVFB_PID=$!
 sleep 1
-DISPLAY=$DISP timeout 480 obs --multi --disable-missing-files-check --minimize-to-tray \
+DISPLAY=$DISP timeout 720 obs --multi --disable-missing-files-check --minimize-to-tray \
     >"$WORK/obs.log" 2>&1 &
 OBS_PID=$!
 timeout 200 "$PY" "$HERE/ws_test.py" "$WORK/frame.png" "$WORK/ws" "$WORK/easeld.sock" \
@@ -147,9 +151,31 @@ timeout 300 "$PY" "$HERE/storyboard_test.py" "$PHOTOS" "$WORK/sb" "$WORK/easeld.
     "$KILL_CMD" "$START_CMD" | tee "$WORK/sb.out"
 count "$WORK/sb.out"
 grep -q '^storyboard checks:' "$WORK/sb.out" || fail "storyboard_test.py did not finish"
+
+echo "== a generative storyboard against a local Gemini stand-in"
+GEN_KEY="obs-storyboard-key-$RANDOM$RANDOM"
+GEN_LOG="$WORK/gen-requests.jsonl"
+"$PY" "$REPO/tests/generative/fake_gemini.py" --key "$GEN_KEY" --log "$GEN_LOG" \
+    --port-file "$WORK/gen.port" >"$WORK/gen.log" 2>&1 &
+GEN_PID=$!
+for _ in $(seq 100); do [ -s "$WORK/gen.port" ] && break; sleep 0.1; done
+[ -s "$WORK/gen.port" ] && pass || { fail "the local Gemini stand-in did not start"; cat "$WORK/gen.log"; }
+ls "$TARGET_DIR"/libeasel_plugin_generative.* >/dev/null 2>&1 \
+    || fail "the generative plugin is not built next to easeld (cargo build --workspace)"
+"$HERE/daemon.sh" kill "$WORK"
+EASEL_GEMINI_API_KEY="$GEN_KEY" EASEL_GEMINI_BASE_URL="http://127.0.0.1:$(cat "$WORK/gen.port" 2>/dev/null)" \
+    "$HERE/daemon.sh" start "$WORK" "$EASELD" || fail "start easeld for the generative board"
+timeout 240 "$PY" "$HERE/storyboard_gen_test.py" "$PHOTOS" "$WORK/sb" "$WORK/easeld.sock" "$GEN_LOG" \
+    | tee "$WORK/sbgen.out"
+count "$WORK/sbgen.out"
+grep -q '^generative storyboard checks:' "$WORK/sbgen.out" || fail "storyboard_gen_test.py did not finish"
+leaks=$(grep -rlF "$GEN_KEY" "$HOME" "$WORK/obs.log" "$WORK/easeld.log" "$GEN_LOG" "$WORK/sb" 2>/dev/null)
+[ -z "$leaks" ] && pass || fail "the API key was written to: $leaks"
+kill "$GEN_PID" 2>/dev/null; wait "$GEN_PID" 2>/dev/null; GEN_PID=""
 grep -q "\[easel\] module" "$HOME/.config/obs-studio/logs/"*.txt 2>/dev/null \
     && pass || fail "OBS log: the Easel module was not loaded from the user plugin folder"
 cp "$WORK"/ws/*.png "$WORK"/sb/*.png "$REPO/target/obs/" 2>/dev/null
+[ -d "$WORK/sb/gen-export" ] && rm -rf "$REPO/target/obs/storyboard-gen-export" && cp -r "$WORK/sb/gen-export" "$REPO/target/obs/storyboard-gen-export"
 [ -d "$WORK/sb/export" ] && rm -rf "$REPO/target/obs/storyboard-export" && cp -r "$WORK/sb/export" "$REPO/target/obs/storyboard-export"
 kill "$OBS_PID" 2>/dev/null; wait "$OBS_PID" 2>/dev/null; OBS_PID=""
 finish

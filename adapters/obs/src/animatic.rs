@@ -5,8 +5,9 @@
 use serde_json::{json, Value};
 use std::path::Path;
 
-/// One panel as listed in the source's settings: `FILE`, or `FILE | SECONDS | PROMPT`
-/// (either field after the file may be left empty).
+/// One panel as listed in the source's settings: `FILE`, `FILE | SECONDS | PROMPT`, or with
+/// follow-up prompts that refine the panel turn by turn,
+/// `FILE | SECONDS | PROMPT | REFINE1 ; REFINE2` (any field after the file may be left empty).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PanelSpec {
     pub path: String,
@@ -14,13 +15,16 @@ pub struct PanelSpec {
     pub duration: Option<f64>,
     /// Text for operations that take a `prompt` parameter; empty: none.
     pub prompt: String,
+    /// Follow-up prompts, oldest first: turn 2, turn 3, … of a generative panel.
+    pub refinements: Vec<String>,
 }
 
 impl PanelSpec {
     /// Parses one list entry; `None` for an empty one. A field after the file that is not a
-    /// number is taken as the prompt (`FILE | PROMPT`).
+    /// number is taken as the prompt (`FILE | PROMPT`, where the rest of the entry belongs to
+    /// the prompt); refinements need the four-field form.
     pub fn parse(entry: &str) -> Option<PanelSpec> {
-        let mut parts = entry.splitn(3, '|').map(str::trim);
+        let mut parts = entry.splitn(4, '|').map(str::trim);
         let path = parts.next().unwrap_or("").to_string();
         if path.is_empty() {
             return None;
@@ -31,27 +35,70 @@ impl PanelSpec {
             .unwrap_or(path);
         let second = parts.next().unwrap_or("");
         let third = parts.next().unwrap_or("");
-        let (duration, prompt) = match second.parse::<f64>() {
-            Ok(d) if d.is_finite() && d > 0.0 => (Some(d), third.to_string()),
-            _ if second.is_empty() => (None, third.to_string()),
+        let fourth = parts.next().unwrap_or("");
+        let (duration, prompt, refinements) = match second.parse::<f64>() {
+            Ok(d) if d.is_finite() && d > 0.0 => (Some(d), third.to_string(), fourth),
+            _ if second.is_empty() => (None, third.to_string(), fourth),
             _ => {
                 let mut p = second.to_string();
-                if !third.is_empty() {
-                    p.push_str(" | ");
-                    p.push_str(third);
+                for more in [third, fourth] {
+                    if !more.is_empty() {
+                        p.push_str(" | ");
+                        p.push_str(more);
+                    }
                 }
-                (None, p)
+                (None, p, "")
             }
         };
+        let refinements = refinements
+            .split(';')
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty())
+            .collect();
         Some(PanelSpec {
             path,
             duration,
             prompt,
+            refinements,
         })
+    }
+
+    /// Every prompt of the panel, turn by turn: the prompt, then each refinement.
+    pub fn turns(&self) -> Vec<String> {
+        let mut t = vec![self.prompt.clone()];
+        t.extend(self.refinements.iter().cloned());
+        t
+    }
+
+    /// The entry with one more refinement, in the four-field form; an error for text that
+    /// the entry cannot hold or a panel without a prompt to refine.
+    pub fn with_refinement(&self, text: &str) -> Result<String, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("write the follow-up prompt first".into());
+        }
+        if text.contains(['|', ';', '\n', '\r']) {
+            return Err("a follow-up prompt cannot contain '|', ';' or line breaks".into());
+        }
+        if self.prompt.is_empty() {
+            return Err("the panel has no prompt to refine: give it one first \
+                        (FILE | SECONDS | PROMPT)"
+                .into());
+        }
+        let mut refinements = self.refinements.clone();
+        refinements.push(text.to_string());
+        Ok(format!(
+            "{} | {} | {} | {}",
+            self.path,
+            self.duration.map(|d| d.to_string()).unwrap_or_default(),
+            self.prompt,
+            refinements.join(" ; ")
+        ))
     }
 }
 
-fn percent_decode(s: &str) -> String {
+/// `%XX` escapes of a `file://` URL decoded.
+pub fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -431,6 +478,35 @@ mod tests {
         let p = PanelSpec::parse("file:///a/my%20b.png").expect("panel");
         assert_eq!(p.path, "/a/my b.png");
         assert!(PanelSpec::parse("  ").is_none());
+        assert!(p.refinements.is_empty());
+        let p = PanelSpec::parse("/a.png | | a knight | red jacket ; add rain ;").expect("panel");
+        assert_eq!((p.duration, p.prompt.as_str()), (None, "a knight"));
+        assert_eq!(p.refinements, ["red jacket", "add rain"]);
+        assert_eq!(p.turns(), ["a knight", "red jacket", "add rain"]);
+        // The short form keeps everything after the file as the prompt.
+        let p = PanelSpec::parse("/a.png | a | b | c").expect("panel");
+        assert_eq!(p.prompt, "a | b | c");
+        assert!(p.refinements.is_empty());
+    }
+
+    #[test]
+    fn adding_refinements() {
+        let p = PanelSpec::parse("/a.png | 2.5 | a knight").expect("panel");
+        let e = p.with_refinement(" red jacket ").expect("entry");
+        assert_eq!(e, "/a.png | 2.5 | a knight | red jacket");
+        let q = PanelSpec::parse(&e).expect("panel");
+        let e = q.with_refinement("add rain").expect("entry");
+        let q = PanelSpec::parse(&e).expect("panel");
+        assert_eq!(q.turns(), ["a knight", "red jacket", "add rain"]);
+        assert_eq!(q.duration, Some(2.5));
+        assert!(p.with_refinement("a ; b").is_err());
+        assert!(p.with_refinement("  ").is_err());
+        let bare = PanelSpec::parse("/a.png").expect("panel");
+        assert!(bare.with_refinement("more").is_err());
+        let e = PanelSpec::parse("/a.png||x")
+            .expect("panel")
+            .with_refinement("y");
+        assert_eq!(e.as_deref(), Ok("/a.png |  | x | y"));
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub struct BoardConfig {
     pub steps: Vec<Step>,
     /// The reference look, for operations that take reference images.
     pub reference: String,
+    /// Character (object, style) reference images, sent with every panel's job to the
+    /// operations that take a prompt, so generated panels share one character.
+    pub characters: Vec<String>,
     /// Given to every operation's seed parameter; 0: the daemon picks.
     pub seed: u64,
     pub socket: PathBuf,
@@ -88,6 +91,8 @@ pub struct BoardShared {
     pub connected: AtomicBool,
     pub status: Mutex<String>,
     pub grabbed: Mutex<Option<Result<Grab, String>>>,
+    /// A line for the status from the OBS side (for example a refinement that was refused).
+    pub ui_note: Mutex<String>,
     pub notify: Box<dyn Fn(Notice) + Send + Sync>,
 }
 
@@ -104,6 +109,7 @@ impl BoardShared {
             connected: AtomicBool::new(false),
             status: Mutex::new(String::new()),
             grabbed: Mutex::new(None),
+            ui_note: Mutex::new(String::new()),
             notify,
         })
     }
@@ -130,6 +136,7 @@ fn work_of(
     Vec<(&str, &str)>,
     &[Step],
     &str,
+    &[String],
     u64,
     (u32, u32),
     &Path,
@@ -142,6 +149,7 @@ fn work_of(
             .collect(),
         &c.steps,
         &c.reference,
+        &c.characters,
         c.seed,
         (c.width, c.height),
         &c.socket,
@@ -169,6 +177,19 @@ struct Fitted {
 /// Fitted panels by (file and modification time, board width, board height).
 type FittedCache = HashMap<(String, u32, u32), Result<(u32, u32, Arc<Vec<u8>>), String>>;
 
+/// One processed turn of a panel: the chain's result, and each step's output (what a
+/// follow-up turn sends as the prior turn's image to the step that made it).
+struct Done {
+    pixels: Arc<Vec<u8>>,
+    steps: Vec<Arc<OwnedImage>>,
+    /// What a step said about its result that the user should know (for example that the
+    /// service's answer was smaller than the panel, with the upscalers to use).
+    notes: Vec<String>,
+}
+
+/// Processed turns by job key (see [`Worker::turn_keys`]).
+type Results = HashMap<String, Result<Arc<Done>, String>>;
+
 /// What a slot of the board shows now, and what it was composed from.
 struct Slot {
     source_key: String,
@@ -187,8 +208,10 @@ struct Worker {
     next_try: Instant,
     last_ping: Instant,
     fitted: FittedCache,
-    results: HashMap<String, Result<Arc<Vec<u8>>, String>>,
+    results: Results,
     reference: Option<(String, Arc<OwnedImage>)>,
+    /// The character references loaded, by file and modification time.
+    characters: Vec<(String, Arc<OwnedImage>)>,
     slots: Vec<Option<Slot>>,
     next_id: u64,
     export_done: u64,
@@ -211,6 +234,7 @@ pub fn run(sh: Arc<BoardShared>) {
         fitted: HashMap::new(),
         results: HashMap::new(),
         reference: None,
+        characters: Vec::new(),
         slots: Vec::new(),
         next_id: 1,
         export_done,
@@ -292,16 +316,26 @@ impl Worker {
                 }
             })
             .collect();
-        let reference_error = self.load_reference(&cfg).err();
-        let keys: Vec<Option<String>> = cfg
+        let reference_error = self
+            .load_reference(&cfg)
+            .err()
+            .or_else(|| self.load_characters(&cfg).err());
+        let converses = self.chain_converses(&cfg);
+        // Each panel's turns: its prompt, then its refinements (when the chain can refine).
+        let turn_keys: Vec<Option<Vec<String>>> = cfg
             .panels
             .iter()
             .zip(&fitted)
-            .map(|(p, f)| f.as_ref().map(|f| self.job_key(&cfg, p, f)))
+            .map(|(p, f)| f.as_ref().map(|f| self.turn_keys(&cfg, p, f, converses)))
+            .collect();
+        let keys: Vec<Option<String>> = turn_keys
+            .iter()
+            .map(|t| t.as_ref().and_then(|t| t.last().cloned()))
             .collect();
         self.publish(&cfg, &fitted, &keys);
 
-        // 2. The first panel without a result for the current settings is processed.
+        // 2. The first panel without a result for the current settings is processed, one turn
+        // at a time (a refined panel's earlier turns stay cached).
         let todo = keys
             .iter()
             .position(|k| k.as_ref().is_some_and(|k| !self.results.contains_key(k)));
@@ -311,32 +345,64 @@ impl Worker {
             self.activity = "No operation chosen: the panels are shown as they are.".into();
         } else if let Some(i) = todo {
             if let Some(e) = &reference_error {
-                self.activity = format!("Waiting for a reference look: {e}");
+                self.activity = format!("Waiting for the reference images: {e}");
             } else if self.ensure_client(&cfg) {
                 let done = keys
                     .iter()
                     .flatten()
                     .filter(|k| matches!(self.results.get(*k), Some(Ok(_))))
                     .count();
+                let tk = turn_keys[i].clone().unwrap_or_default();
+                let turn = tk
+                    .iter()
+                    .position(|k| !self.results.contains_key(k))
+                    .unwrap_or(0);
+                let of_turns = if tk.len() > 1 {
+                    format!(", turn {} of {}", turn + 1, tk.len())
+                } else {
+                    String::new()
+                };
                 self.activity = format!(
-                    "Processing panel {} of {} ({chain}); {done} done",
+                    "Processing panel {} of {} ({chain}){of_turns}; {done} done",
                     i + 1,
                     cfg.panels.len()
                 );
                 self.post_status(&cfg, &errors);
-                if let (Some(f), Some(key)) = (&fitted[i], &keys[i]) {
-                    let r = self.process(&cfg, &cfg.panels[i], f, work);
-                    match r {
-                        Ok(Some(px)) => {
-                            self.results.insert(key.clone(), Ok(Arc::new(px)));
+                let prior = match turn.checked_sub(1).and_then(|t| self.results.get(&tk[t])) {
+                    Some(Ok(d)) => Some(d.clone()),
+                    _ => None,
+                };
+                if let Some(f) = &fitted[i] {
+                    let turns = cfg.panels[i].turns();
+                    let turns = &turns[..=turn.min(turns.len() - 1)];
+                    let r = if turn > 0 && prior.is_none() {
+                        Err(ClientError::Daemon {
+                            code: easel_protocol::Code::InvalidParams,
+                            fault: easel_protocol::Fault::Caller,
+                            message: "the turn before it has no result to refine".into(),
+                        })
+                    } else {
+                        self.process(&cfg, turns, f, prior, work)
+                    };
+                    let settle = |w: &mut Worker, r: Result<Arc<Done>, String>| {
+                        if turn + 1 < tk.len() {
+                            if let Err(e) = &r {
+                                // A failed turn settles the panel: later turns need it.
+                                w.results.insert(tk[tk.len() - 1].clone(), Err(e.clone()));
+                            }
                         }
+                        w.results.insert(tk[turn].clone(), r);
+                    };
+                    match r {
+                        Ok(Some(d)) => settle(self, Ok(Arc::new(d))),
                         Ok(None) => {} // the settings changed or the source is going away
                         Err(e) if is_connection_error(&e) => {
                             self.drop_client(&cfg, &e);
                         }
-                        Err(e) => {
-                            self.results.insert(key.clone(), Err(e.to_string()));
+                        Err(e) if tk.len() > 1 => {
+                            settle(self, Err(format!("turn {}: {e}", turn + 1)))
                         }
+                        Err(e) => settle(self, Err(e.to_string())),
                     }
                     worked = true;
                     // Show it at once (if the settings did not change meanwhile).
@@ -373,7 +439,8 @@ impl Worker {
                 cfg.panels.len()
             );
             // Forget results no panel uses any more.
-            let live: std::collections::HashSet<&String> = keys.iter().flatten().collect();
+            let live: std::collections::HashSet<&String> =
+                turn_keys.iter().flatten().flatten().collect();
             self.results.retain(|k, _| live.contains(k));
             let live_src: std::collections::HashSet<String> = cfg
                 .panels
@@ -384,14 +451,50 @@ impl Worker {
                 .retain(|k, _| live_src.contains(&k.0) && (k.1, k.2) == (cfg.width, cfg.height));
         }
         for (i, k) in keys.iter().enumerate() {
-            if let Some(Err(e)) = k.as_ref().and_then(|k| self.results.get(k)) {
-                errors.push(format!("Panel {}: {e}", i + 1));
+            match k.as_ref().and_then(|k| self.results.get(k)) {
+                Some(Err(e)) => errors.push(format!("Panel {}: {e}", i + 1)),
+                Some(Ok(d)) => {
+                    for n in &d.notes {
+                        errors.push(format!("Panel {}: {n}", i + 1));
+                    }
+                }
+                None => {}
             }
         }
         if let Some(e) = &reference_error {
             if !cfg.steps.is_empty() && self.needs_reference(&cfg) {
-                errors.push(format!("Reference look: {e}"));
+                errors.push(format!("Reference images: {e}"));
             }
+        }
+        // The turns of refined panels, as the conversation the service gets.
+        for (i, (p, tk)) in cfg.panels.iter().zip(&turn_keys).enumerate() {
+            if p.refinements.is_empty() {
+                continue;
+            }
+            if !converses {
+                errors.push(format!(
+                    "Panel {}: its refinements need an operation that refines (a generative one) \
+                     in the chain",
+                    i + 1
+                ));
+                continue;
+            }
+            let Some(tk) = tk else { continue };
+            let turns: Vec<String> = p
+                .turns()
+                .iter()
+                .zip(tk)
+                .enumerate()
+                .map(|(n, (t, k))| {
+                    let state = match self.results.get(k) {
+                        Some(Ok(_)) => "done",
+                        Some(Err(_)) => "failed",
+                        None => "waiting",
+                    };
+                    format!("{}. {t} [{state}]", n + 1)
+                })
+                .collect();
+            errors.push(format!("Panel {} turns: {}", i + 1, turns.join("; ")));
         }
         // 3. An export asked for.
         let asked = self.sh.export.load(Ordering::Acquire);
@@ -440,13 +543,48 @@ impl Worker {
         })
     }
 
+    /// Whether a step needs the reference look: it takes fewer reference images than it
+    /// must without it (operations that take a prompt get the character references first).
     fn needs_reference(&self, cfg: &BoardConfig) -> bool {
         let ops = self.sh.operations.lock();
         cfg.steps.iter().any(|s| {
-            ops.iter()
-                .find(|o| o.id == s.op)
-                .is_some_and(|o| o.max_references > 0)
+            ops.iter().find(|o| o.id == s.op).is_some_and(|o| {
+                let without = if takes_prompt(o) {
+                    cfg.characters.len() as u32
+                } else {
+                    0
+                };
+                o.min_references > without
+            })
         })
+    }
+
+    /// Whether an operation of the chain refines turn by turn (has a `conversation` text
+    /// parameter, as the generative operations do).
+    fn chain_converses(&self, cfg: &BoardConfig) -> bool {
+        let ops = self.sh.operations.lock();
+        cfg.steps
+            .iter()
+            .any(|s| ops.iter().find(|o| o.id == s.op).is_some_and(converses))
+    }
+
+    /// Reads the character references (each reduced to at most 1024 pixels on its longer
+    /// side); an error names the first that cannot be read.
+    fn load_characters(&mut self, cfg: &BoardConfig) -> Result<(), String> {
+        let mut loaded = Vec::new();
+        for (n, path) in cfg.characters.iter().enumerate() {
+            let path = path.trim();
+            let fail = |e: String| format!("character reference {}: {e}", n + 1);
+            let key = source_key(path).map_err(fail)?;
+            if let Some(have) = self.characters.iter().find(|(k, _)| *k == key) {
+                loaded.push(have.clone());
+                continue;
+            }
+            let img = decode_rgba8(path).map_err(fail)?;
+            loaded.push((key, Arc::new(shrink(img, 1024))));
+        }
+        self.characters = loaded;
+        Ok(())
     }
 
     /// Reads the reference look (reduced to at most 1024 pixels wide); an error when one is
@@ -465,18 +603,7 @@ impl Worker {
             return Ok(());
         }
         let img = decode_rgba8(cfg.reference.trim())?;
-        let img = if img.width > 1024 {
-            let (_, _, w, h) = animatic::fit(img.width, img.height, 1024, 1024);
-            OwnedImage {
-                width: w,
-                height: h,
-                format: PixelFormat::Rgba8,
-                data: animatic::resize_rgba8(&img.data, img.width, img.height, w, h),
-            }
-        } else {
-            img
-        };
-        self.reference = Some((key, Arc::new(img)));
+        self.reference = Some((key, Arc::new(shrink(img, 1024))));
         Ok(())
     }
 
@@ -490,12 +617,38 @@ impl Worker {
         json!({
             "steps": steps,
             "reference": self.reference.as_ref().map(|(k, _)| k.clone()),
+            "characters": self.characters.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
             "seed": cfg.seed,
             "panel": f.source_key,
             "prompt": p.prompt,
             "size": [f.width, f.height],
         })
         .to_string()
+    }
+
+    /// The job key of each turn of a panel: the panel's key with the prompts up to that turn
+    /// (only the first turn when the chain cannot refine).
+    fn turn_keys(
+        &self,
+        cfg: &BoardConfig,
+        p: &PanelSpec,
+        f: &Fitted,
+        converses: bool,
+    ) -> Vec<String> {
+        let base = self.job_key(cfg, p, f);
+        if !converses || p.refinements.is_empty() {
+            return vec![base];
+        }
+        let turns = p.turns();
+        (1..=turns.len())
+            .map(|n| {
+                if n == 1 {
+                    base.clone()
+                } else {
+                    json!({"panel": base, "turns": &turns[..n]}).to_string()
+                }
+            })
+            .collect()
     }
 
     fn chain_title(&self, cfg: &BoardConfig) -> String {
@@ -534,7 +687,7 @@ impl Worker {
             };
             let key = keys[i].clone().unwrap_or_default();
             let result = match self.results.get(&key) {
-                Some(Ok(px)) => Some(px.clone()),
+                Some(Ok(d)) => Some(d.pixels.clone()),
                 _ => None,
             };
             let old = self.slots[i].as_ref();
@@ -640,16 +793,21 @@ impl Worker {
         );
     }
 
-    /// Runs one panel through the chain; the result at the panel's fitted size.
+    /// Runs one turn of a panel through the chain; the result at the panel's fitted size.
+    /// `turns` are the panel's prompts up to this turn (the last is this turn's); `prior` is
+    /// the turn before it, whose step outputs go back to the steps that refine.
     fn process(
         &mut self,
         cfg: &BoardConfig,
-        p: &PanelSpec,
+        turns: &[String],
         f: &Fitted,
+        prior: Option<Arc<Done>>,
         work: u64,
-    ) -> Result<Option<Vec<u8>>, ClientError> {
+    ) -> Result<Option<Done>, ClientError> {
         let ops = self.sh.operations.lock().clone();
         let reference = self.reference.as_ref().map(|(_, r)| r.clone());
+        let characters: Vec<Arc<OwnedImage>> =
+            self.characters.iter().map(|(_, c)| c.clone()).collect();
         let Some(client) = self.client.as_mut() else {
             return Err(ClientError::Protocol("not connected".into()));
         };
@@ -659,10 +817,17 @@ impl Worker {
             format: PixelFormat::Rgba8,
             data: f.rgba.as_ref().clone(),
         };
-        let refs = match &reference {
-            Some(r) => vec![SharedInput::new(r)?],
-            None => Vec::new(),
+        let look = reference.as_deref().map(SharedInput::new).transpose()?;
+        let chars = characters
+            .iter()
+            .map(|c| SharedInput::new(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (prompt, earlier) = match turns.split_last() {
+            Some((last, earlier)) => (last.as_str(), earlier),
+            None => ("", &[][..]),
         };
+        let mut outputs = Vec::new();
+        let mut notes = Vec::new();
         for (n, step) in cfg.steps.iter().enumerate() {
             let fail = |m: String| ClientError::Daemon {
                 code: easel_protocol::Code::InvalidParams,
@@ -683,16 +848,36 @@ impl Worker {
                     info.title
                 )));
             }
-            let params = step_params(info, step, &p.prompt, cfg.seed);
+            // A follow-up turn: this step's output of the turn before is reference 1.
+            let prior_image = match (&prior, converses(info) && !earlier.is_empty()) {
+                (Some(d), true) => Some(
+                    d.steps
+                        .get(n)
+                        .ok_or_else(|| fail("the turn before it has no result to refine".into()))
+                        .and_then(|im| SharedInput::new(im))?,
+                ),
+                _ => None,
+            };
+            let conversation = if prior_image.is_some() { earlier } else { &[] };
+            let params = step_params(info, step, prompt, conversation, cfg.seed);
             let mut use_refs: Vec<&SharedInput> = Vec::new();
-            if info.max_references > 0 {
-                use_refs.extend(refs.iter().take(info.max_references as usize));
+            use_refs.extend(prior_image.as_ref());
+            if takes_prompt(info) {
+                use_refs.extend(chars.iter());
             }
+            use_refs.extend(look.as_ref());
+            use_refs.truncate(info.max_references as usize);
             if (use_refs.len() as u32) < info.min_references {
                 return Err(fail(format!(
-                    "step {} ({}) needs a reference look image",
+                    "step {} ({}) needs {} reference image(s): choose a reference look{}",
                     n + 1,
-                    info.title
+                    info.title,
+                    info.min_references,
+                    if takes_prompt(info) {
+                        " or character references"
+                    } else {
+                        ""
+                    }
                 )));
             }
             let input = SharedInput::new(&img)?;
@@ -704,29 +889,44 @@ impl Worker {
                 ..Default::default()
             };
             let job = client.submit_with(&step.op, &input, None, &use_refs, o)?;
-            if !await_job(client, job, &self.sh, work)? {
+            let mut last = String::new();
+            if !await_job(client, job, &self.sh, work, &mut last)? {
                 return Ok(None);
             }
-            let r = client.wait(job, |_, _| {}).map_err(|e| match e {
-                ClientError::Daemon {
-                    code,
-                    fault,
-                    message,
-                } => ClientError::Daemon {
-                    code,
-                    fault,
-                    message: format!("{} failed: {message}", info.title),
-                },
-                other => other,
-            })?;
+            let r = client
+                .wait(job, |_, m| {
+                    if !m.is_empty() {
+                        last = m.to_string();
+                    }
+                })
+                .map_err(|e| match e {
+                    ClientError::Daemon {
+                        code,
+                        fault,
+                        message,
+                    } => ClientError::Daemon {
+                        code,
+                        fault,
+                        message: format!("{} failed: {message}", info.title),
+                    },
+                    other => other,
+                })?;
             let out = if r.image.format == PixelFormat::Rgba8 {
                 r.image
             } else {
                 easel_imaging::convert(&r.image.view(), PixelFormat::Rgba8)
             };
             img = place(&img, &out, r.x, r.y);
+            outputs.push(Arc::new(img.clone()));
+            if last.contains("Upscale") {
+                notes.push(format!("{}: {last}", info.title));
+            }
         }
-        Ok(Some(img.data))
+        Ok(Some(Done {
+            pixels: Arc::new(img.data),
+            steps: outputs,
+            notes,
+        }))
     }
 
     /// Writes the numbered PNGs and the timeline once every panel is processed; true when the
@@ -812,7 +1012,7 @@ impl Worker {
                 .as_ref()
                 .ok_or_else(|| format!("panel {} cannot be read", i + 1))?;
             let px = match keys[i].as_ref().and_then(|k| self.results.get(k)) {
-                Some(Ok(px)) => px.clone(),
+                Some(Ok(d)) => d.pixels.clone(),
                 _ => f.rgba.clone(),
             };
             let board = animatic::compose(&px, f.width, f.height, cfg.width, cfg.height, cfg.bg);
@@ -929,6 +1129,10 @@ impl Worker {
             lines.push(self.activity.clone());
         }
         lines.extend(errors.iter().cloned());
+        let note = self.sh.ui_note.lock().clone();
+        if !note.is_empty() {
+            lines.push(note);
+        }
         if !self.export_note.is_empty() {
             lines.push(self.export_note.clone());
         }
@@ -956,13 +1160,34 @@ impl Worker {
     }
 }
 
+/// Whether an operation takes a `prompt` text parameter (the generative ones): it gets the
+/// panel's prompt and the character references.
+fn takes_prompt(info: &OperationInfo) -> bool {
+    has_text(info, "prompt")
+}
+
+/// Whether an operation refines turn by turn: a `conversation` text parameter for the
+/// earlier prompts, the prior turn's image as its first reference.
+fn converses(info: &OperationInfo) -> bool {
+    has_text(info, "conversation")
+}
+
+fn has_text(info: &OperationInfo, name: &str) -> bool {
+    info.params
+        .iter()
+        .any(|p| p.name == name && matches!(p.kind, ParamKind::Text { .. }))
+}
+
 /// The parameters one step sends: those the user set that the operation declares (settings of
-/// an earlier choice may linger), the panel's prompt in a Text parameter named `prompt`, and
-/// the board's seed in every Seed parameter (unless it is 0: the daemon picks).
+/// an earlier choice may linger), the panel's prompt in a Text parameter named `prompt`, the
+/// earlier prompts of a follow-up turn in `conversation` (one per line; always set, so a
+/// first turn starts over), and the board's seed in every Seed parameter (unless it is 0: the
+/// daemon picks).
 fn step_params(
     info: &OperationInfo,
     step: &Step,
     prompt: &str,
+    earlier: &[String],
     seed: u64,
 ) -> BTreeMap<String, Value> {
     let mut params = step.params.clone();
@@ -970,7 +1195,11 @@ fn step_params(
     for param in &info.params {
         match &param.kind {
             ParamKind::Text { .. } if param.name == "prompt" && !prompt.is_empty() => {
-                params.insert("prompt".into(), json!(prompt));
+                params.insert("prompt".into(), json!(one_line(prompt)));
+            }
+            ParamKind::Text { .. } if param.name == "conversation" => {
+                let lines: Vec<String> = earlier.iter().map(|p| one_line(p)).collect();
+                params.insert("conversation".into(), json!(lines.join("\n")));
             }
             ParamKind::Seed { .. } if seed != 0 => {
                 params.insert(param.name.clone(), json!(seed));
@@ -981,15 +1210,35 @@ fn step_params(
     params
 }
 
+/// A prompt as one line of a conversation.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The image reduced to at most `side` pixels on its longer side.
+fn shrink(img: OwnedImage, side: u32) -> OwnedImage {
+    if img.width <= side && img.height <= side {
+        return img;
+    }
+    let (_, _, w, h) = animatic::fit(img.width, img.height, side, side);
+    OwnedImage {
+        width: w,
+        height: h,
+        format: PixelFormat::Rgba8,
+        data: animatic::resize_rgba8(&img.data, img.width, img.height, w, h),
+    }
+}
+
 /// Waits until `job` has ended (true; its result is then fetched at once), or cancels it and
 /// returns false when the source is going away or a setting its result depends on changed
 /// (`work` is the [`BoardShared::work_generation`] it was started under), so neither waits for
-/// a long job.
+/// a long job. `last_progress` gets the job's last progress message.
 fn await_job(
     client: &mut Client,
     job: u64,
     sh: &BoardShared,
     work: u64,
+    last_progress: &mut String,
 ) -> Result<bool, ClientError> {
     use easel_client::protocol::ServerMessage;
     loop {
@@ -1000,6 +1249,9 @@ fn await_job(
         if let Some(m) = client.next_event(Some(Duration::from_millis(200)))? {
             match m.msg {
                 ServerMessage::JobFinished { job: j, .. } if j == job => return Ok(true),
+                ServerMessage::Progress {
+                    job: j, message, ..
+                } if j == job && !message.is_empty() => *last_progress = message,
                 ServerMessage::Error(e) if e.job == Some(job) => return Err(e.into()),
                 _ => {}
             }
@@ -1069,15 +1321,43 @@ mod tests {
                 ("model".to_string(), json!("from an earlier operation")),
             ]),
         };
-        let p = step_params(&info, &step, "a red car", 7);
+        let p = step_params(&info, &step, "a red car", &[], 7);
         assert_eq!(p["prompt"], "a red car");
         assert_eq!(p["seed"], 7);
         assert_eq!(p["strength"], 0.5);
         assert!(!p.contains_key("model"));
         // Without a panel prompt the operation's own field stays; seed 0 is left to the daemon.
-        let p = step_params(&info, &step, "", 0);
+        let p = step_params(&info, &step, "", &[], 0);
         assert_eq!(p["prompt"], "board-wide");
         assert!(!p.contains_key("seed"));
+    }
+
+    #[test]
+    fn follow_up_turns_fill_the_conversation() {
+        let info: OperationInfo = serde_json::from_value(json!({
+            "id": "gen", "title": "Gen", "category": "Generative", "description": "",
+            "plugin": "p", "mask": "optional", "min_references": 0, "max_references": 10,
+            "flags": [], "working_format": "rgba8", "output_scale": 1, "models": [],
+            "params": [
+                {"name": "prompt", "title": "Prompt", "description": "", "kind": "text",
+                 "default": "", "max_len": 100},
+                {"name": "conversation", "title": "Conversation", "description": "",
+                 "kind": "text", "default": "", "max_len": 1000, "multiline": true}
+            ]
+        }))
+        .expect("operation info");
+        assert!(takes_prompt(&info) && converses(&info));
+        let step = Step {
+            op: "gen".into(),
+            params: BTreeMap::from([("conversation".to_string(), json!("lingering"))]),
+        };
+        let earlier = ["a knight".to_string(), "red\n cloak".to_string()];
+        let p = step_params(&info, &step, "add snow", &earlier, 0);
+        assert_eq!(p["prompt"], "add snow");
+        assert_eq!(p["conversation"], "a knight\nred cloak");
+        // A first turn starts over, whatever was set before.
+        let p = step_params(&info, &step, "a knight", &[], 0);
+        assert_eq!(p["conversation"], "");
     }
 
     #[test]

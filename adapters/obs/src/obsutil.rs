@@ -93,4 +93,21 @@ impl Settings {
             obs_data_array_release(arr);
         }
     }
+    /// Replaces an editable-list setting with these strings.
+    pub fn set_list(&self, key: &CStr, values: &[String]) {
+        unsafe {
+            let arr = obs_data_array_create();
+            for v in values {
+                let item = obs_data_create();
+                let c = cstring(v);
+                obs_data_set_string(item, c"value".as_ptr(), c.as_ptr());
+                obs_data_set_bool(item, c"selected".as_ptr(), false);
+                obs_data_set_bool(item, c"hidden".as_ptr(), false);
+                obs_data_array_push_back(arr, item);
+                obs_data_release(item);
+            }
+            obs_data_set_array(self.0, key.as_ptr(), arr);
+            obs_data_array_release(arr);
+        }
+    }
 }

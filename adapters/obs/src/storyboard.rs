@@ -7,7 +7,7 @@
 //! daemon the panels are shown unprocessed and the status property says so.
 
 use crate::{
-    animatic::{PanelSpec, Timing, Transition},
+    animatic::{self, PanelSpec, Timing, Transition},
     board::{self, BoardConfig, BoardShared, Grab, Notice, Step},
     obsutil::{cstring, string_of, Settings},
     sys::*,
@@ -35,6 +35,11 @@ pub const STEPS: usize = 3;
 const STEP_KEYS: [&CStr; STEPS] = [c"step1", c"step2", c"step3"];
 const STEP_TITLES: [&CStr; STEPS] = [c"Step1", c"Step2", c"Step3"];
 const DEFAULT_STEPS: [&str; STEPS] = ["remove-background", "match-look", ""];
+/// Bytes reserved for the status in the settings. OBS reads a source's settings from other
+/// threads (obs-websocket, the properties view) without a lock, and libobs reallocates a
+/// string setting that grows past its capacity; reserving room once, before anyone else can
+/// read the settings, means later status texts are copied in place, never reallocated.
+const STATUS_CAPACITY: usize = 16 * 1024;
 
 pub fn register() {
     let info = obs_source_info {
@@ -97,7 +102,11 @@ unsafe extern "C" fn ui_task(param: *mut c_void) {
         Notice::Status { text, refresh } => {
             let st = obs_source_get_settings(src);
             if !st.is_null() {
-                Settings(st).set_string(c"status", text);
+                let mut cut = text.len().min(STATUS_CAPACITY - 1);
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                Settings(st).set_string(c"status", &text[..cut]);
                 obs_data_release(st);
             }
             if *refresh {
@@ -281,6 +290,17 @@ fn config_of(s: &Settings, name: &str) -> BoardConfig {
         panels,
         steps,
         reference: s.string(c"reference"),
+        characters: s
+            .list(c"characters")
+            .iter()
+            .map(|c| {
+                let c = c.trim();
+                c.strip_prefix("file://")
+                    .map(animatic::percent_decode)
+                    .unwrap_or_else(|| c.to_string())
+            })
+            .filter(|c| !c.is_empty())
+            .collect(),
         seed: s.int(c"seed").max(0) as u64,
         socket,
         daemon: (!daemon.trim().is_empty()).then(|| PathBuf::from(daemon.trim())),
@@ -332,10 +352,14 @@ unsafe extern "C" fn get_defaults(settings: *mut obs_data_t) {
     s.default_string(c"socket", "");
     s.default_string(c"daemon", "");
     s.default_string(c"status", "");
+    s.default_int(c"refine_panel", 1);
+    s.default_string(c"refine_prompt", "");
 }
 
 unsafe extern "C" fn create(settings: *mut obs_data_t, source: *mut obs_source_t) -> *mut c_void {
     let s = Settings(settings);
+    s.set_string(c"status", &" ".repeat(STATUS_CAPACITY - 1));
+    s.set_string(c"status", "");
     let name = string_of(obs_source_get_name(source));
     let config = config_of(&s, &name);
     let look = look_of(&config);
@@ -464,6 +488,55 @@ unsafe extern "C" fn on_export(
         sb.shared.wake.notify_all();
     }
     false
+}
+
+/// Appends the follow-up prompt to the chosen panel's entry (OBS's UI thread: only the
+/// settings change; the worker processes the new turn).
+unsafe extern "C" fn on_refine(
+    _props: *mut obs_properties_t,
+    _p: *mut obs_property_t,
+    data: *mut c_void,
+) -> bool {
+    let Some(sb) = (data as *const Storyboard).as_ref() else {
+        return false;
+    };
+    let st = obs_source_get_settings(sb.ctx);
+    if st.is_null() {
+        return false;
+    }
+    let s = Settings(st);
+    let mut entries = s.list(c"panels");
+    let n = s.int(c"refine_panel");
+    let follow_up = s.string(c"refine_prompt");
+    obs_data_release(st);
+    let r = usize::try_from(n)
+        .ok()
+        .and_then(|n| n.checked_sub(1))
+        .filter(|&i| i < entries.len())
+        .ok_or_else(|| format!("there is no panel {n} ({} panels)", entries.len()))
+        .and_then(|i| {
+            let spec = PanelSpec::parse(&entries[i])
+                .ok_or_else(|| format!("panel {n} is an empty entry"))?;
+            entries[i] = spec.with_refinement(&follow_up)?;
+            Ok(spec.refinements.len() + 2)
+        });
+    let note = match r {
+        Ok(turn) => {
+            let d = obs_data_create();
+            if !d.is_null() {
+                let u = Settings(d);
+                u.set_list(c"panels", &entries);
+                u.set_string(c"refine_prompt", "");
+                obs_source_update(sb.ctx, d);
+                obs_data_release(d);
+            }
+            format!("Refining panel {n}: turn {turn}, “{}”.", follow_up.trim())
+        }
+        Err(e) => format!("Cannot refine: {e}."),
+    };
+    *sb.shared.ui_note.lock() = note;
+    sb.shared.wake.notify_all();
+    true
 }
 
 unsafe extern "C" fn on_restart(
@@ -609,6 +682,23 @@ unsafe extern "C" fn get_properties(data: *mut c_void) -> *mut obs_properties_t 
     );
     obs_property_text_set_info_word_wrap(help, true);
 
+    // Refinement: one more turn for a panel, appended to its entry.
+    obs_properties_add_int(
+        props,
+        c"refine_panel".as_ptr(),
+        text(c"RefinePanel"),
+        1,
+        9999,
+        1,
+    );
+    obs_properties_add_text(
+        props,
+        c"refine_prompt".as_ptr(),
+        text(c"RefinePrompt"),
+        OBS_TEXT_DEFAULT,
+    );
+    obs_properties_add_button(props, c"refine".as_ptr(), text(c"Refine"), Some(on_refine));
+
     let grab = obs_properties_add_list(
         props,
         c"grab_source".as_ptr(),
@@ -659,6 +749,9 @@ unsafe extern "C" fn get_properties(data: *mut c_void) -> *mut obs_properties_t 
                 if matches!(p.kind, ParamKind::Seed { .. }) {
                     continue; // the board's one seed
                 }
+                if p.name == "conversation" {
+                    continue; // the panels' turns fill it
+                }
                 let k = format!("s{}_{}", i + 1, p.name);
                 if let Some(s) = &s {
                     set_param_default(s, &k, p);
@@ -672,6 +765,14 @@ unsafe extern "C" fn get_properties(data: *mut c_void) -> *mut obs_properties_t 
         c"reference".as_ptr(),
         text(c"Reference"),
         OBS_PATH_FILE,
+        c"Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)".as_ptr(),
+        ptr::null(),
+    );
+    obs_properties_add_editable_list(
+        props,
+        c"characters".as_ptr(),
+        text(c"Characters"),
+        OBS_EDITABLE_LIST_TYPE_FILES,
         c"Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)".as_ptr(),
         ptr::null(),
     );
