@@ -284,15 +284,25 @@ check("refine: the answers differ turn by turn (the check can tell them apart)",
       len({answer.get(RP), turn2, turn3}) == 3, str([answer.get(RP), turn2, turn3]))
 
 # A fresh export (the old files removed first, so only a new export passes).
-for i in range(3):
-    p = os.path.join(EXPORT, f"panel_{i + 1:04d}.png")
+OTIO = os.path.join(EXPORT, "storyboard.otio")
+written = [os.path.join(EXPORT, f"panel_{i + 1:04d}.png") for i in range(3)] + [OTIO]
+for p in written:
     if os.path.isfile(p):
         os.remove(p)
 c.press_input_properties_button(BOARD, "export")
 end = time.time() + 60
-while time.time() < end and not all(os.path.isfile(os.path.join(EXPORT, f"panel_{i + 1:04d}.png"))
-                                     for i in range(3)):
+while time.time() < end and not all(os.path.isfile(p) for p in written):
     time.sleep(0.3)
+try:
+    with open(OTIO) as f:
+        clips = [k for k in json.load(f)["tracks"]["children"][0]["children"]
+                 if k.get("OTIO_SCHEMA") == "Clip.1"]
+    meta = [k.get("metadata", {}).get("easel", {}) for k in clips]
+except (OSError, ValueError, KeyError, IndexError) as e:
+    meta = [str(e)]
+check("export after refining: the timeline keeps the refined panel's prompt and follow-ups",
+      len(meta) == 3 and meta[RP].get("prompt") == PROMPTS[RP] and meta[RP].get("refinements") == REFINE
+      and all("refinements" not in m for i, m in enumerate(meta) if i != RP), str(meta))
 final = [answer.get(i) for i in range(3)]
 final[RP] = turn3
 check_export("export after refining", final)

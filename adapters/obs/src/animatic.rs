@@ -375,12 +375,14 @@ fn range(start: f64, duration: f64, rate: f64) -> Value {
     })
 }
 
-/// One exported panel: its PNG, its length in frames and its prompt.
+/// One exported panel: its PNG, its length in frames, its prompt and the follow-up prompts
+/// that refined it (the PNG is the last turn).
 pub struct ExportedPanel<'a> {
     pub file: &'a Path,
     pub frames: u64,
     pub name: String,
     pub prompt: &'a str,
+    pub refinements: &'a [String],
 }
 
 /// The OpenTimelineIO timeline (`Timeline.1` ▸ `Stack.1` ▸ one video `Track.1` of `Clip.1`s
@@ -416,6 +418,9 @@ pub fn otio_timeline(
         let mut metadata = json!({"easel": {"panel": i + 1}});
         if !p.prompt.is_empty() {
             metadata["easel"]["prompt"] = json!(p.prompt);
+        }
+        if !p.refinements.is_empty() {
+            metadata["easel"]["refinements"] = json!(p.refinements);
         }
         children.push(json!({
             "OTIO_SCHEMA": "Clip.1",
@@ -611,6 +616,7 @@ mod tests {
     #[test]
     fn otio_shape() {
         let a = Path::new("/tmp/x y/panel_0001.png");
+        let refined = ["heavier".to_string()];
         let b = Path::new("/tmp/x y/panel_0002.png");
         let panels = [
             ExportedPanel {
@@ -618,12 +624,14 @@ mod tests {
                 frames: 60,
                 name: "Panel 1".into(),
                 prompt: "",
+                refinements: &[],
             },
             ExportedPanel {
                 file: b,
                 frames: 30,
                 name: "Panel 2".into(),
                 prompt: "rain",
+                refinements: &refined,
             },
         ];
         let t = otio_timeline("Board", &panels, 30.0, Transition::Crossfade, 12);
@@ -640,5 +648,10 @@ mod tests {
             "file:///tmp/x%20y/panel_0001.png"
         );
         assert_eq!(kids[2]["metadata"]["easel"]["prompt"], "rain");
+        assert_eq!(
+            kids[2]["metadata"]["easel"]["refinements"],
+            json!(["heavier"])
+        );
+        assert!(kids[0]["metadata"]["easel"].get("refinements").is_none());
     }
 }

@@ -1050,6 +1050,7 @@ impl Worker {
             30.0
         };
         let frames = |s: f64| ((s * fps).round() as u64).max(1);
+        let converses = self.chain_converses(cfg);
         let panels: Vec<ExportedPanel<'_>> = files
             .iter()
             .zip(&cfg.panels)
@@ -1059,6 +1060,7 @@ impl Worker {
                 frames: frames(cfg.timing.durations.get(i).copied().unwrap_or(1.0)),
                 name: format!("Panel {}", i + 1),
                 prompt: &p.prompt,
+                refinements: if converses { &p.refinements } else { &[] },
             })
             .collect();
         let transition_frames = if cfg.timing.transition == Transition::Crossfade {
