@@ -9,12 +9,35 @@ log=$2
 here=$(cd "$(dirname "$0")" && pwd)
 state=${EASEL_REMOTE_DIR:-$here/../../target/remote}
 venv=$state/venv
-read -r http grpc metrics < <("$venv/bin/python" - <<'PY'
-import socket
-socks = [socket.socket() for _ in range(3)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in socks])
+# One start at a time: ports are picked free and only later bound by the server, so two starts
+# at once could pick the same ones and the second would find the first's server ready there.
+# The lock is released when this script exits (the server does not inherit it).
+mkdir -p "$state"
+exec 9>"$state/start.lock"
+flock 9
+# Ports not handed out before in this state folder (under the lock): a port a killed server
+# freed must not come back to another test's server while a client still calls it.
+read -r http grpc metrics < <("$venv/bin/python" - "$state/last-port" 3 <<'PY'
+import socket, sys
+path, count = sys.argv[1], int(sys.argv[2])
+try:
+    last = int(open(path).read())
+except (OSError, ValueError):
+    last = 0
+port = last + 1 if 20000 <= last < 59000 else 20000
+found = []
+while len(found) < count:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        found.append(port)
+    except OSError:
+        pass
+    finally:
+        s.close()
+    port += 1
+open(path, "w").write(str(found[-1]))
+print(*found)
 PY
 )
 cat >"$dir/settings.json" <<JSON
@@ -22,7 +45,7 @@ cat >"$dir/settings.json" <<JSON
  "parallel_workers": 0, "metrics_endpoint": null}
 JSON
 cp "$here/mlserver_onnx.py" "$dir/"
-(cd "$dir" && PYTHONPATH="$dir" exec "$venv/bin/mlserver" start . >"$log" 2>&1) &
+(cd "$dir" && PYTHONPATH="$dir" exec setsid "$venv/bin/mlserver" start . >"$log" 2>&1) 9>&- &
 pid=$!
 for _ in $(seq 1 600); do
     if ! kill -0 "$pid" 2>/dev/null; then

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Starts one real Triton Inference Server (from the PyPI wheel nvidia-pytriton, CPU, python
 # backend) on 127.0.0.1 with ports it picks, serving REPO; waits until it is ready and prints
-# "PID HTTP_PORT GRPC_PORT". The caller stops it by that PID. Needs tests/remote/run.sh's venv.
+# "PID HTTP_PORT GRPC_PORT". The caller stops it by that PID: the server leads its own process
+# group (setsid), so `kill -- -PID` also ends its python backend stubs, which outlive a SIGKILLed
+# server otherwise. Needs tests/remote/run.sh's venv.
 #   start-triton.sh REPO LOG
 set -euo pipefail
 repo=$1
@@ -9,21 +11,44 @@ log=$2
 here=$(cd "$(dirname "$0")" && pwd)
 state=${EASEL_REMOTE_DIR:-$here/../../target/remote}
 venv=$state/venv
+# One start at a time: ports are picked free and only later bound by the server, so two starts
+# at once could pick the same ones and the second would find the first's server ready there.
+# The lock is released when this script exits (the server does not inherit it).
+mkdir -p "$state"
+exec 9>"$state/start.lock"
+flock 9
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 libdir=$("$venv/bin/python" -c "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))")
-read -r http grpc < <("$venv/bin/python" - <<'PY'
-import socket
-socks = [socket.socket() for _ in range(2)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in socks])
+# Ports not handed out before in this state folder (under the lock): a port a killed server
+# freed must not come back to another test's server while a client still calls it.
+read -r http grpc < <("$venv/bin/python" - "$state/last-port" 2 <<'PY'
+import socket, sys
+path, count = sys.argv[1], int(sys.argv[2])
+try:
+    last = int(open(path).read())
+except (OSError, ValueError):
+    last = 0
+port = last + 1 if 20000 <= last < 59000 else 20000
+found = []
+while len(found) < count:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        found.append(port)
+    except OSError:
+        pass
+    finally:
+        s.close()
+    port += 1
+open(path, "w").write(str(found[-1]))
+print(*found)
 PY
 )
 PATH="$venv/bin:$PATH" \
 LD_LIBRARY_PATH="$libdir:$site/nvidia_pytriton.libs:${LD_LIBRARY_PATH:-}" \
-    "$site/pytriton/tritonserver/bin/tritonserver" --model-repository="$repo" \
+    setsid "$site/pytriton/tritonserver/bin/tritonserver" --model-repository="$repo" \
     --backend-directory="$state/backends" --http-address=127.0.0.1 --grpc-address=127.0.0.1 \
-    --http-port="$http" --grpc-port="$grpc" --allow-metrics=false >"$log" 2>&1 &
+    --http-port="$http" --grpc-port="$grpc" --allow-metrics=false >"$log" 2>&1 9>&- &
 pid=$!
 for _ in $(seq 1 600); do
     if ! kill -0 "$pid" 2>/dev/null; then

@@ -147,6 +147,11 @@ fn lists_given_for_objects_are_refused_naming_the_field() {
 #[test]
 fn descriptors_of_refused_requests_are_closed() {
     let daemon = Daemon::start(Options::default());
+    // Counted once the start is over (workers warmed).
+    assert!(daemon
+        .client()
+        .wait_ready(std::time::Duration::from_secs(60))
+        .unwrap());
     let s = raw_client(&daemon);
     send(&s, json!({"type": "status", "id": 1}), &[]);
     read(&s);
@@ -180,10 +185,12 @@ fn descriptors_of_refused_requests_are_closed() {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    assert_eq!(
-        open_fds(daemon.pid()),
-        before,
-        "descriptors leaked: {:?}",
+    // Not more than before (fewer is fine: "before" may hold a descriptor of the start, such as
+    // a worker's warm-up, that has gone since).
+    let after = open_fds(daemon.pid());
+    assert!(
+        after <= before,
+        "descriptors leaked: {before} before, {after} after: {:?}",
         list(daemon.pid())
     );
 }
