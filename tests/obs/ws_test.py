@@ -7,6 +7,7 @@ unprocessed), starts it again (processed again). Prints "ok"/"FAIL" lines and a 
 """
 import base64
 import logging
+import os
 import io
 import subprocess
 import sys
@@ -33,7 +34,7 @@ logging.disable(logging.CRITICAL)  # obsws logs every refused connection while O
 def connect():
     for _ in range(120):
         try:
-            return obs.ReqClient(host="127.0.0.1", port=4455, password="", timeout=10)
+            return obs.ReqClient(host="127.0.0.1", port=int(os.environ.get("EASEL_OBS_WS_PORT", "4455")), password="", timeout=10)
         except Exception:
             time.sleep(0.5)
     raise SystemExit("FAIL obs-websocket did not answer")
