@@ -192,14 +192,24 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Blender<B> {
             data[..out.data.len()].copy_from_slice(&out.data);
             return;
         }
-        // One conversion of the whole tile, then plain f32 reads.
-        let tile_f32 = convert(result, PixelFormat::Rgba32F);
-        let src: Vec<f32> = tile_f32
-            .data
-            .chunks_exact(4)
-            .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        let tile_w = tile_f32.width as usize;
+        // Plain f32 reads: from the result itself when it is packed rgba32f (a worker's usual
+        // answer), else from one conversion of the tile. No further copy: at ×4 a tile is tens
+        // of megabytes, and touching fresh pages costs more than the blend.
+        let converted;
+        let (tile_bytes, tile_w): (&[u8], usize) =
+            if result.format() == PixelFormat::Rgba32F && result.layout().is_packed() {
+                (result.data(), result.width() as usize)
+            } else {
+                converted = convert(result, PixelFormat::Rgba32F);
+                (&converted.data, converted.width as usize)
+            };
+        let sample = |i: usize| -> f32 {
+            let mut b = [0u8; 4];
+            if let Some(bytes) = tile_bytes.get(i * 4..i * 4 + 4) {
+                b.copy_from_slice(bytes);
+            }
+            f32::from_ne_bytes(b)
+        };
         for y in y0..y1 {
             let wy = ramp(y, y0, 2 * top * s);
             let ty = (y - input.y * s) as usize;
@@ -207,7 +217,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Blender<B> {
                 let wx = ramp(x, x0, 2 * left * s);
                 let w = wx * wy;
                 let t = (ty * tile_w + (x - input.x * s) as usize) * 4;
-                let new = [src[t], src[t + 1], src[t + 2], src[t + 3]];
+                let new = [sample(t), sample(t + 1), sample(t + 2), sample(t + 3)];
                 let i = y as usize * out_w + x as usize;
                 let v = if w >= 1.0 {
                     new
