@@ -415,7 +415,10 @@ static int bench(int argc, char **argv)
 	struct obs_source_info info = {0};
 	info.id = "easel_test_motion";
 	info.type = OBS_SOURCE_TYPE_INPUT;
-	info.output_flags = OBS_SOURCE_VIDEO;
+	/* CUSTOM_DRAW: motion_render runs its own effect loops; without it OBS calls it inside the
+	 * default effect's loop, gs_effect_loop refuses ("An effect is already active") and the
+	 * source draws nothing: a black frame. */
+	info.output_flags = OBS_SOURCE_VIDEO | OBS_SOURCE_CUSTOM_DRAW;
 	info.get_name = motion_name;
 	info.create = motion_create;
 	info.destroy = motion_destroy;
