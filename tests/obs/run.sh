@@ -128,6 +128,9 @@ mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 PLUG="$HOME/.config/obs-studio/plugins/easel"
 mkdir -p "$PLUG/bin/64bit" "$PLUG/data/locale"
 cp "$MODULE" "$PLUG/bin/64bit/easel.so" && cp "$REPO/adapters/obs/data/locale/en-US.ini" "$PLUG/data/locale/"
+# obs-websocket's port (the Python checks read the same variable): another OBS run on the
+# machine can have 4455.
+export EASEL_OBS_WS_PORT=${EASEL_OBS_WS_PORT:-4455}
 cat >"$HOME/.config/obs-studio/global.ini" <<INI
 [General]
 FirstRun=true
@@ -135,7 +138,7 @@ EnableAutoUpdates=false
 [OBSWebSocket]
 FirstLoad=false
 ServerEnabled=true
-ServerPort=4455
+ServerPort=${EASEL_OBS_WS_PORT}
 AlertsEnabled=false
 AuthRequired=false
 INI

@@ -50,7 +50,7 @@ logging.disable(logging.CRITICAL)
 def connect():
     for _ in range(120):
         try:
-            return obs.ReqClient(host="127.0.0.1", port=4455, password="", timeout=20)
+            return obs.ReqClient(host="127.0.0.1", port=int(os.environ.get("EASEL_OBS_WS_PORT", "4455")), password="", timeout=20)
         except Exception:
             time.sleep(0.5)
     raise SystemExit("FAIL obs-websocket did not answer")
