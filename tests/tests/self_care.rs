@@ -70,6 +70,29 @@ fn an_on_demand_daemon_exits_when_idle_and_keeps_a_log() {
 }
 
 #[test]
+fn an_on_demand_daemon_whose_socket_file_was_removed_still_exits_when_idle() {
+    // A cleaned /tmp or runtime folder: nobody can reach the daemon any more, and its idle exit
+    // (which used to wake its accept loop through that file) must still happen.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "");
+    let mut child = Command::new(easeld())
+        .args(["--config", cfg.to_str().unwrap(), "--exit-when-idle", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = dir.path().join("easeld.sock");
+    wait_until("the daemon answering", Duration::from_secs(60), || {
+        Client::connect(&socket).is_ok()
+    });
+    std::fs::remove_file(&socket).unwrap();
+    wait_until("the idle exit", Duration::from_secs(20), || {
+        child.try_wait().unwrap().is_some()
+    });
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
 fn socket_activation_serves_on_the_socket_systemd_passes() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), "");

@@ -48,6 +48,8 @@ pub struct Daemon {
     connections: AtomicUsize,
     /// Workers still warming their models (see `Spawner::warming`).
     warming: Arc<AtomicUsize>,
+    /// The listening socket's descriptor, to wake the accept loop at shutdown.
+    listener_fd: std::os::fd::RawFd,
 }
 
 /// Checks that `dir` is this user's folder and nobody else can write in it (so nobody else can
@@ -246,6 +248,7 @@ pub fn run_daemon(config: Config) -> Result<(), StartError> {
         shutting_down: AtomicBool::new(false),
         connections: AtomicUsize::new(0),
         warming: spawner.warming.clone(),
+        listener_fd: std::os::fd::AsRawFd::as_raw_fd(&listener),
     });
     if daemon.config.exit_when_idle_s > 0 {
         let d = daemon.clone();
@@ -279,6 +282,17 @@ pub fn run_daemon(config: Config) -> Result<(), StartError> {
 }
 
 impl Daemon {
+    /// Ends the accept loop: sets the flag and wakes `accept`, by a connection to our own socket
+    /// or, when its file is gone (a cleaned /tmp or runtime folder), by shutting the listening
+    /// socket down, which makes a blocked `accept` return on Linux.
+    pub(super) fn stop_accepting(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        if UnixStream::connect(&self.socket).is_err() {
+            // The listener outlives every use of this (`run_daemon` holds it until the loop ends).
+            let _ = nix::sys::socket::shutdown(self.listener_fd, nix::sys::socket::Shutdown::Read);
+        }
+    }
+
     pub(super) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -314,8 +328,7 @@ impl Daemon {
                     "no client and no job for {} s: exiting (started with exit_when_idle_s)",
                     idle_for.as_secs()
                 );
-                self.shutting_down.store(true, Ordering::SeqCst);
-                let _ = UnixStream::connect(&self.socket);
+                self.stop_accepting();
                 return;
             }
         }

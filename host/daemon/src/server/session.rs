@@ -210,9 +210,7 @@ impl Daemon {
             Request::Shutdown { .. } => {
                 conn.send(ServerMessage::ShuttingDown { reply_to: id });
                 conn.flush(Duration::from_secs(1));
-                self.shutting_down.store(true, Ordering::SeqCst);
-                // Wake the accept loop so it sees the flag.
-                let _ = UnixStream::connect(&self.socket);
+                self.stop_accepting();
             }
         }
     }
