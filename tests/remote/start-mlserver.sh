@@ -15,31 +15,7 @@ venv=$state/venv
 mkdir -p "$state"
 exec 9>"$state/start.lock"
 flock 9
-# Ports not handed out before in this state folder (under the lock): a port a killed server
-# freed must not come back to another test's server while a client still calls it.
-read -r http grpc metrics < <("$venv/bin/python" - "$state/last-port" 3 <<'PY'
-import socket, sys
-path, count = sys.argv[1], int(sys.argv[2])
-try:
-    last = int(open(path).read())
-except (OSError, ValueError):
-    last = 0
-port = last + 1 if 20000 <= last < 59000 else 20000
-found = []
-while len(found) < count:
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", port))
-        found.append(port)
-    except OSError:
-        pass
-    finally:
-        s.close()
-    port += 1
-open(path, "w").write(str(found[-1]))
-print(*found)
-PY
-)
+read -r http grpc metrics < <("$venv/bin/python" "$here/pick-ports.py" "$state/last-port" 3)
 cat >"$dir/settings.json" <<JSON
 {"host": "127.0.0.1", "http_port": $http, "grpc_port": $grpc, "metrics_port": $metrics,
  "parallel_workers": 0, "metrics_endpoint": null}

@@ -19,31 +19,7 @@ exec 9>"$state/start.lock"
 flock 9
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 libdir=$("$venv/bin/python" -c "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))")
-# Ports not handed out before in this state folder (under the lock): a port a killed server
-# freed must not come back to another test's server while a client still calls it.
-read -r http grpc < <("$venv/bin/python" - "$state/last-port" 2 <<'PY'
-import socket, sys
-path, count = sys.argv[1], int(sys.argv[2])
-try:
-    last = int(open(path).read())
-except (OSError, ValueError):
-    last = 0
-port = last + 1 if 20000 <= last < 59000 else 20000
-found = []
-while len(found) < count:
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", port))
-        found.append(port)
-    except OSError:
-        pass
-    finally:
-        s.close()
-    port += 1
-open(path, "w").write(str(found[-1]))
-print(*found)
-PY
-)
+read -r http grpc < <("$venv/bin/python" "$here/pick-ports.py" "$state/last-port" 2)
 PATH="$venv/bin:$PATH" \
 LD_LIBRARY_PATH="$libdir:$site/nvidia_pytriton.libs:${LD_LIBRARY_PATH:-}" \
     setsid "$site/pytriton/tritonserver/bin/tritonserver" --model-repository="$repo" \

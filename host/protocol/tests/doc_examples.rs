@@ -42,6 +42,17 @@ fn examples(doc: &str) -> Vec<String> {
     found
 }
 
+/// `value` read as a `T`, written and read again: the same.
+fn round_trip<T>(value: &Value, what: &str, example: &str)
+where
+    T: serde::de::DeserializeOwned + serde::Serialize + PartialEq + std::fmt::Debug,
+{
+    let read: T = serde_json::from_value(value.clone())
+        .unwrap_or_else(|e| panic!("{what} ({e}):\n{example}"));
+    let back: T = serde_json::from_value(serde_json::to_value(&read).unwrap()).unwrap();
+    assert_eq!(back, read, "{example}");
+}
+
 #[test]
 fn every_documented_message_is_read_and_written_by_the_types() {
     let doc = std::fs::read_to_string(concat!(
@@ -60,21 +71,10 @@ fn every_documented_message_is_read_and_written_by_the_types() {
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{example}"));
         if value.get("type").is_none() {
             if value.get("data").is_some() {
-                let r: ImageRef = serde_json::from_value(value.clone())
-                    .unwrap_or_else(|e| panic!("image reference ({e}):\n{example}"));
-                assert_eq!(
-                    serde_json::from_value::<ImageRef>(serde_json::to_value(&r).unwrap()).unwrap(),
-                    r
-                );
+                round_trip::<ImageRef>(&value, "image reference", &example);
                 checked += 1;
             } else if value.get("params").is_some() && value.get("plugin").is_some() {
-                let op: OperationInfo = serde_json::from_value(value.clone())
-                    .unwrap_or_else(|e| panic!("operation entry ({e}):\n{example}"));
-                assert_eq!(
-                    serde_json::from_value::<OperationInfo>(serde_json::to_value(&op).unwrap())
-                        .unwrap(),
-                    op
-                );
+                round_trip::<OperationInfo>(&value, "operation entry", &example);
                 checked += 1;
             } else {
                 skipped += 1;

@@ -132,7 +132,7 @@ impl Spawner {
                             if !models.is_empty() {
                                 log::info!("warmed: {}", models.join(", "));
                             }
-                            warming = None;
+                            drop(warming.take());
                             continue;
                         }
                         if tx.send(Some(f)).is_err() {
@@ -140,7 +140,7 @@ impl Spawner {
                         }
                     }
                     Err(_) => {
-                        drop(warming.take());
+                        // `warming`, if still held, ends with this thread.
                         let _ = tx.send(None);
                         return;
                     }
