@@ -149,13 +149,18 @@ pub fn prepare(
             None,
         )
     } else {
-        let working = imaging::convert(&crop_view, op.working_format);
-        let image = SharedImage::from_owned(&working)?;
+        // Converted once, straight into the worker's shared memory; an owned copy is kept only
+        // when the result is composited over it.
+        let original =
+            (composite && mask.is_some()).then(|| imaging::convert(&crop_view, op.working_format));
+        let image = match &original {
+            Some(working) => SharedImage::from_owned(working)?,
+            None => SharedImage::from_view(&crop_view, op.working_format)?,
+        };
         let mask_shared = match (&mask, send_mask) {
             (Some(m), true) => Some(SharedImage::from_owned(&m.to_image(PixelFormat::Gray32F))?),
             _ => None,
         };
-        let original = (composite && mask.is_some()).then_some(working);
         (
             WorkInput::Whole {
                 image,
@@ -184,7 +189,7 @@ pub fn prepare(
             } else {
                 v
             };
-            SharedImage::from_owned(&imaging::convert(&v, op.working_format))
+            SharedImage::from_view(&v, op.working_format)
         })
         .collect::<Result<Vec<_>, _>>()?;
     let name = req.name.clone().unwrap_or_else(|| layer_name(op, &params));

@@ -33,6 +33,18 @@ impl SharedImage {
             mem,
         })
     }
+    /// `view` converted to `format` straight into new shared memory: one pass, no copy on the
+    /// side.
+    pub fn from_view(view: &ImageView<'_>, format: PixelFormat) -> Result<Self, ProtocolError> {
+        let layout = ImageLayout::packed(view.width(), view.height(), format);
+        let len = layout
+            .required_len()
+            .ok_or_else(|| ProtocolError::too_large("the image does not fit in memory"))?;
+        let mut mem = SharedMem::create(len)
+            .map_err(|e| ProtocolError::internal(format!("cannot allocate shared memory: {e}")))?;
+        imaging::convert_into(view, format, mem.as_mut_slice());
+        Ok(SharedImage { layout, mem })
+    }
     pub fn byte_len(&self) -> usize {
         self.layout.required_len().unwrap_or(0)
     }
@@ -404,7 +416,9 @@ pub fn apply_mask(
 }
 
 /// A worker's result for a region of `want` pixels (the whole crop or one tile, times the
-/// scale): its size checked, converted to the working format, composited or masked.
+/// scale): its size checked, then, when there is a mask, converted to the working format and
+/// composited or masked. `None`: no mask, the result is placed as it is (converted once, into
+/// the output).
 pub fn mask_result(
     post: &PostProcess,
     result: &ImageView<'_>,
@@ -412,10 +426,13 @@ pub fn mask_result(
     mask: Option<&Mask>,
     original: Option<&OwnedImage>,
     plugin: &str,
-) -> Result<OwnedImage, ProtocolError> {
+) -> Result<Option<OwnedImage>, ProtocolError> {
     check_result_size(result, want, plugin)?;
+    if mask.is_none() {
+        return Ok(None);
+    }
     let image = imaging::convert(result, post.working_format);
-    apply_mask(post, image, mask, original)
+    apply_mask(post, image, mask, original).map(Some)
 }
 
 impl PreparedWork {
@@ -504,7 +521,9 @@ mod tests {
             data: vec![1.0, 0.5],
         };
         let p = post(Some(mask.clone()), false, None);
-        let out = mask_result(&p, &result.view(), (2, 1), p.mask.as_ref(), None, "p").unwrap();
+        let out = mask_result(&p, &result.view(), (2, 1), p.mask.as_ref(), None, "p")
+            .unwrap()
+            .expect("a masked result");
         let px = imaging::convert(&out.view(), PixelFormat::Rgba8).data;
         assert_eq!(px, [255, 255, 255, 255, 255, 255, 255, 128]);
         let placed = p.output(SharedImage::from_owned(&out).unwrap(), Instant::now());
@@ -518,7 +537,8 @@ mod tests {
             p.original.as_ref(),
             "p",
         )
-        .unwrap();
+        .unwrap()
+        .expect("a composited result");
         let px = imaging::convert(&out.view(), PixelFormat::Rgba8).data;
         assert_eq!(px, [255, 255, 255, 255, 128, 128, 128, 255]);
     }
@@ -532,5 +552,10 @@ mod tests {
         };
         assert_eq!(err.code, Code::PluginError);
         assert!(err.message.contains("bad-plugin") && err.message.contains("expected 2x1"));
+        // Without a mask the result is placed as it is: nothing converted on the side.
+        let fine = rgba32f(&[[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]);
+        assert!(mask_result(&p, &fine.view(), (2, 1), None, None, "p")
+            .unwrap()
+            .is_none());
     }
 }

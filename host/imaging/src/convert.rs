@@ -214,23 +214,39 @@ pub fn quantize_u16(v: f32) -> u16 {
 /// The view must fit its data, as [`ImageView::new`] guarantees; a hand-built view that does not
 /// makes this panic.
 pub fn convert(view: &ImageView<'_>, to: PixelFormat) -> OwnedImage {
+    let mut out = OwnedImage::new(view.width(), view.height(), to);
+    convert_into(view, to, &mut out.data);
+    out
+}
+
+/// [`convert`] into a packed buffer the caller owns (shared memory, an output being placed),
+/// so the pixels are written once, where they are going.
+///
+/// `dst` must hold at least `width × height × to.bytes_per_pixel()` bytes; the packed image is
+/// written at its start and the rest is left as it is. Panics when it is shorter.
+pub fn convert_into(view: &ImageView<'_>, to: PixelFormat, dst: &mut [u8]) {
     let (w, h) = (view.width(), view.height());
-    let mut out = OwnedImage::new(w, h, to);
-    if w == 0 || h == 0 {
-        return out;
+    let len = w as usize * h as usize * to.bytes_per_pixel();
+    assert!(
+        dst.len() >= len,
+        "convert_into: {w}x{h} {to} needs {len} bytes, the buffer has {}",
+        dst.len()
+    );
+    if len == 0 {
+        return;
     }
+    let dst = &mut dst[..len];
     let layout = view.layout();
     let src = view.data();
     if layout.format == to && layout.pixel_stride == to.bytes_per_pixel() {
         // Rows are already packed: copy them whole.
         let row_len = w as usize * to.bytes_per_pixel();
-        for (y, dst) in out.data.chunks_exact_mut(row_len).enumerate() {
+        for (y, dst) in dst.chunks_exact_mut(row_len).enumerate() {
             let start = y * layout.row_stride;
             dst.copy_from_slice(&src[start..start + row_len]);
         }
-        return out;
+        return;
     }
-    let dst = &mut out.data;
     match to {
         PixelFormat::Rgba8 => from_any::<u8, 4>(view, dst),
         PixelFormat::Rgba16 => from_any::<u16, 4>(view, dst),
@@ -239,7 +255,6 @@ pub fn convert(view: &ImageView<'_>, to: PixelFormat) -> OwnedImage {
         PixelFormat::Gray8 => from_any::<u8, 1>(view, dst),
         PixelFormat::Gray32F => from_any::<f32, 1>(view, dst),
     }
-    out
 }
 
 fn from_any<D: Sample, const DC: usize>(view: &ImageView<'_>, dst: &mut [u8])
@@ -465,6 +480,27 @@ mod tests {
         };
         let view = ImageView::new(layout, &gray).unwrap();
         assert_eq!(convert(&view, PixelFormat::Gray8).data, [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn convert_into_writes_the_packed_image_at_the_start_and_nothing_else() {
+        let src = all_u8();
+        let want = convert(&src.view(), PixelFormat::Rgba16F).data;
+        let mut buf = vec![0xAAu8; want.len() + 7];
+        convert_into(&src.view(), PixelFormat::Rgba16F, &mut buf);
+        assert_eq!(&buf[..want.len()], &want[..]);
+        assert!(buf[want.len()..].iter().all(|&b| b == 0xAA));
+        // Same format, packed: the row copy path.
+        let mut same = vec![0u8; src.data.len()];
+        convert_into(&src.view(), PixelFormat::Rgba8, &mut same);
+        assert_eq!(same, src.data);
+    }
+
+    #[test]
+    #[should_panic(expected = "needs 256 bytes")]
+    fn convert_into_a_short_buffer_is_refused() {
+        let src = all_u8();
+        convert_into(&src.view(), PixelFormat::Rgba8, &mut [0u8; 255]);
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub use codec::{
     decode_file, decode_file_with_profile, decode_mask_file, encode_file, encode_png, DecodeLimits,
     FileFormat,
 };
-pub use convert::{convert, quantize_u16, quantize_u8};
+pub use convert::{convert, convert_into, quantize_u16, quantize_u8};
 pub use easel_protocol::{ImageLayout, LayoutError, MaskModifiers, PixelFormat};
 pub use mask::{
     apply_modifiers, composite_through_mask, crop, crop_mask, expand, mask_bounds, mask_from_view,

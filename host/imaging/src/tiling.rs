@@ -2,7 +2,9 @@
 //! blender that writes each tile's result straight into the output buffer with linear ramps
 //! across the seams, so memory is the output plus one tile, whatever the image size.
 
-use crate::{convert, quantize_u16, quantize_u8, ImageLayout, ImageView, PixelFormat, Rect};
+use crate::{
+    convert, convert_into, quantize_u16, quantize_u8, ImageLayout, ImageView, PixelFormat, Rect,
+};
 use half::f16;
 
 /// One tile: the pixels it is responsible for (`core`) and what the operation sees (`input`,
@@ -188,8 +190,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Blender<B> {
             && (result.width(), result.height()) == (self.layout.width, self.layout.height);
         if whole {
             // One tile for the whole output: a straight conversion, nothing to blend.
-            let out = convert(result, format);
-            data[..out.data.len()].copy_from_slice(&out.data);
+            convert_into(result, format, data);
             return;
         }
         // Plain f32 reads: from the result itself when it is packed rgba32f (a worker's usual

@@ -234,15 +234,23 @@ impl Slot {
                 WorkInput::Tiled {
                     source, send_mask, ..
                 } => {
-                    let working = imaging::convert(
-                        &imaging::crop(source, tile.input).view(),
-                        post.working_format,
-                    );
+                    let source_view = source.view();
+                    let tile_view = source_view.sub_view(tile.input).ok_or_else(|| {
+                        job_err(ProtocolError::internal("a tile lies outside the image"))
+                    })?;
                     let tile_mask = post
                         .mask
                         .as_ref()
                         .map(|m| imaging::crop_mask(m, tile.input));
-                    let image = SharedImage::from_owned(&working).map_err(job_err)?;
+                    // The tile is converted once, into the worker's shared memory; an owned
+                    // copy only when the result is composited over it.
+                    let working = (post.composite && tile_mask.is_some())
+                        .then(|| imaging::convert(&tile_view, post.working_format));
+                    let image = match &working {
+                        Some(w) => SharedImage::from_owned(w),
+                        None => SharedImage::from_view(&tile_view, post.working_format),
+                    }
+                    .map_err(job_err)?;
                     let mask_shared = match tile_mask.as_ref().filter(|_| *send_mask) {
                         Some(m) => Some(
                             SharedImage::from_owned(&m.to_image(PixelFormat::Gray32F))
@@ -254,7 +262,7 @@ impl Slot {
                     (
                         &tile_input.0,
                         tile_input.1.as_ref(),
-                        Some(Cow::Owned(working)),
+                        working.map(Cow::Owned),
                         tile_mask.map(Cow::Owned),
                     )
                 }
@@ -279,7 +287,10 @@ impl Slot {
                 &self.plugin,
             )
             .map_err(job_err)?;
-            blender.place(tile, &masked.view());
+            match &masked {
+                Some(masked) => blender.place(tile, &masked.view()),
+                None => blender.place(tile, &view),
+            }
         }
         Ok(post.output(
             SharedImage {
