@@ -26,8 +26,13 @@ impl Report {
     }
 }
 
-fn home() -> Option<PathBuf> {
-    std::env::var_os("HOME").map(PathBuf::from)
+/// `$VAR` when it is an absolute path (the XDG spec ignores empty and relative values), else
+/// `$HOME/fallback`: where Krita (`XDG_DATA_HOME`), GIMP and OBS (`XDG_CONFIG_HOME`) look.
+fn xdg_or_home(var: &str, fallback: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(fallback)))
 }
 
 pub fn doctor(cli: &Cli) -> Result<(), CliError> {
@@ -119,6 +124,15 @@ pub fn doctor(cli: &Cli) -> Result<(), CliError> {
         }
         Err(e) => r.add(Level::Problem, "models", e.to_string()),
     }
+    match easel_models::fetch::mirrors(&config.model_mirrors) {
+        Ok(list) if list.is_empty() => {}
+        Ok(list) => r.add(
+            Level::Ok,
+            "model mirrors",
+            format!("tried before the upstream addresses: {}", list.join(", ")),
+        ),
+        Err(e) => r.add(Level::Problem, "model mirrors", e.to_string()),
+    }
 
     let sock = socket(cli);
     match Client::connect(&sock) {
@@ -171,23 +185,33 @@ pub fn doctor(cli: &Cli) -> Result<(), CliError> {
         format!("{} found", builtin.len()),
     );
 
-    if let Some(home) = home() {
+    if let (Some(data), Some(config)) = (
+        xdg_or_home("XDG_DATA_HOME", ".local/share"),
+        xdg_or_home("XDG_CONFIG_HOME", ".config"),
+    ) {
         let hosts = [
-            (
-                "krita plug-in",
-                home.join(".local/share/krita/pykrita/easel_krita"),
-            ),
-            (
-                "gimp plug-in",
-                home.join(".config/GIMP/3.0/plug-ins/easel-gimp"),
-            ),
+            ("krita plug-in", data.join("krita/pykrita/easel_krita")),
+            ("gimp plug-in", config.join("GIMP/3.0/plug-ins/easel-gimp")),
             (
                 "obs module",
-                home.join(".config/obs-studio/plugins/easel/bin/64bit/easel.so"),
+                config.join("obs-studio/plugins/easel/bin/64bit/easel.so"),
             ),
         ];
+        let kritarc = config.join("kritarc");
+        let krita_enabled = std::fs::read_to_string(&kritarc)
+            .is_ok_and(|t| t.lines().any(|l| l.trim() == "enable_easel_krita=true"));
         for (what, path) in hosts {
-            if path.exists() {
+            if what == "krita plug-in" && path.exists() && !krita_enabled {
+                r.add(
+                    Level::Note,
+                    what,
+                    format!(
+                        "{} is installed but not enabled in {} (Settings ▸ Configure Krita ▸ Python Plugin Manager ▸ Easel, then restart Krita)",
+                        path.display(),
+                        kritarc.display()
+                    ),
+                );
+            } else if path.exists() {
                 r.add(Level::Ok, what, path.display().to_string());
             } else {
                 r.add(

@@ -175,6 +175,8 @@ pub fn models(cli: &Cli, command: &ModelsCommand) -> Result<(), CliError> {
                 Some(d) => d.clone(),
                 None => user_models_dir()?,
             };
+            let mirrors = easel_models::fetch::mirrors(&config.model_mirrors)
+                .map_err(|e| CliError::Usage(e.to_string()))?;
             let mut reports = Vec::new();
             for e in wanted {
                 if let Some(path) = e.path.as_ref().filter(|_| store.verify(&e.id).is_ok()) {
@@ -190,7 +192,7 @@ pub fn models(cli: &Cli, command: &ModelsCommand) -> Result<(), CliError> {
                         e.id
                     )));
                 }
-                let path = download(&e, &dir, cli.json)?;
+                let path = download(&e, &dir, &mirrors, cli.json)?;
                 reports.push(json!({"id": e.id, "path": path, "fetched": true}));
             }
             if cli.json {
@@ -202,7 +204,7 @@ pub fn models(cli: &Cli, command: &ModelsCommand) -> Result<(), CliError> {
             Ok(())
         }
         ModelsCommand::Add { file, id } => {
-            let path = add(file, id)?;
+            let path = add(&store, file, id)?;
             if cli.json {
                 println!("{}", json!({"id": id, "path": path}));
             } else {
@@ -334,7 +336,12 @@ fn confirm_licence(e: &ModelEntry) -> Result<bool, CliError> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
-fn download(e: &ModelEntry, dir: &Path, quiet: bool) -> Result<PathBuf, CliError> {
+fn download(
+    e: &ModelEntry,
+    dir: &Path,
+    mirrors: &[String],
+    quiet: bool,
+) -> Result<PathBuf, CliError> {
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
@@ -347,12 +354,17 @@ fn download(e: &ModelEntry, dir: &Path, quiet: bool) -> Result<PathBuf, CliError
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message(e.id.clone());
-    let result = fetch(e, dir, &FetchOptions::default(), &mut |ev| match ev {
+    let options = FetchOptions {
+        mirrors: mirrors.to_vec(),
+        ..FetchOptions::default()
+    };
+    let result = fetch(e, dir, &options, &mut |ev| match ev {
         FetchEvent::Started {
+            url,
             total,
             resumed_from,
-            ..
         } => {
+            bar.println(format!("{}: from {url}", e.id));
             if let Some(t) = total {
                 bar.set_length(t);
             }
@@ -373,8 +385,11 @@ fn download(e: &ModelEntry, dir: &Path, quiet: bool) -> Result<PathBuf, CliError
 }
 
 /// Copies `file` into the user model folder and lists it in that folder's manifest under `id`
-/// (replacing an entry of the same id there; a built-in entry of that id is overridden).
-fn add(file: &Path, id: &str) -> Result<PathBuf, CliError> {
+/// (replacing an entry of the same id there; a built-in entry of that id is overridden). A file
+/// that is exactly a known model's (same sha256: obtained some other way, e.g. converted by the
+/// user as its manifest entry says) is copied under that model's file name and keeps its entry,
+/// licence and all.
+fn add(store: &ModelStore, file: &Path, id: &str) -> Result<PathBuf, CliError> {
     let other = |m: String| CliError::Other(m);
     if !file.is_file() {
         return Err(CliError::Usage(format!("{} is not a file", file.display())));
@@ -384,11 +399,25 @@ fn add(file: &Path, id: &str) -> Result<PathBuf, CliError> {
     let name = file
         .file_name()
         .ok_or_else(|| CliError::Usage(format!("{} has no file name", file.display())))?;
+    let sha = sha256_file(file).map_err(|e| CliError::Model(e.to_string()))?;
+    if let Some(known) = store
+        .entries()
+        .into_iter()
+        .find(|e| e.id == id && e.sha256 == sha)
+    {
+        let known_name = Path::new(&known.file)
+            .file_name()
+            .ok_or_else(|| CliError::Model(format!("`{id}` has no file name in its manifest")))?;
+        let dest = dir.join(known_name);
+        if known.path.as_deref() != Some(dest.as_path()) {
+            std::fs::copy(file, &dest).map_err(|e| other(format!("{}: {e}", dest.display())))?;
+        }
+        return Ok(dest);
+    }
     let dest = dir.join(name);
     if dest != file {
         std::fs::copy(file, &dest).map_err(|e| other(format!("{}: {e}", dest.display())))?;
     }
-    let sha = sha256_file(&dest).map_err(|e| CliError::Model(e.to_string()))?;
     let manifest = dir.join("manifest.toml");
     let mut doc = read_user_manifest(&manifest)?;
     let models = doc

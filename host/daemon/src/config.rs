@@ -54,6 +54,10 @@ pub struct Config {
     pub plugin_dirs: Vec<PathBuf>,
     /// Folders where model files are looked up.
     pub model_dirs: Vec<PathBuf>,
+    /// HTTP(S) base addresses that `easel models fetch` tries, in order, before a model's own
+    /// download addresses: each serves model files under their manifest file names (a studio's
+    /// approved models, a machine without internet). `EASEL_MODEL_MIRROR` replaces this list.
+    pub model_mirrors: Vec<String>,
     /// The ONNX Runtime library; found automatically when absent.
     pub onnxruntime: Option<PathBuf>,
     /// Resident models per worker, in MiB; least recently used are evicted above it.
@@ -97,6 +101,7 @@ impl Default for Config {
             builtin_plugins: true,
             plugin_dirs: default_user_dir("plugins").into_iter().collect(),
             model_dirs: default_user_dir("models").into_iter().collect(),
+            model_mirrors: Vec::new(),
             onnxruntime: None,
             memory_budget_mb: DEFAULT_MEMORY_BUDGET_MB,
             execution_providers: Vec::new(),

@@ -1,6 +1,13 @@
 //! Getting a model file from its upstream home: a resumable download (`FILE.part`, HTTP range
 //! requests, retried where it broke off), checked against the manifest's sha256 before the file
 //! takes its real name, so the store never sees a partial or wrong file.
+//!
+//! Mirrors: a studio (or a machine without internet) serves the model files it has approved from
+//! its own HTTP server, each under its manifest file name (`MIRROR/rembg_u2netp.onnx`: a folder of
+//! model files served as it is). Mirrors come from the configuration's `model_mirrors`, or from
+//! `EASEL_MODEL_MIRROR` (space-separated; it replaces the configured list), and are tried in order
+//! before a model's own download addresses; the sha256 is checked whichever served the file, so a
+//! mirror need not be trusted. A model without an upstream address can be fetched from a mirror.
 
 use crate::{sha256_file, ModelEntry};
 use std::fs::{File, OpenOptions};
@@ -18,6 +25,8 @@ pub struct FetchOptions {
     pub body_timeout: Duration,
     /// Attempts per URL, each resuming where the last stopped.
     pub attempts: u32,
+    /// Base addresses tried before a model's own (see the module's documentation).
+    pub mirrors: Vec<String>,
 }
 
 impl Default for FetchOptions {
@@ -26,6 +35,7 @@ impl Default for FetchOptions {
             stall_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(300),
             attempts: 5,
+            mirrors: Vec::new(),
         }
     }
 }
@@ -53,8 +63,15 @@ pub enum FetchError {
         "model `{id}` has no download address in the manifest; get its file from {source_note} and add it with `easel models add FILE --id {id}`"
     )]
     NoUrls { id: String, source_note: String },
-    #[error("{url} answered HTTP {status}{}", hint_for_status(*.status))]
-    Http { url: String, status: u16 },
+    #[error("{url} answered HTTP {status}{}", if *.from_mirror { hint_for_mirror(*.status) } else { hint_for_status(*.status) })]
+    Http {
+        url: String,
+        status: u16,
+        /// The address was a mirror's, not the manifest's.
+        from_mirror: bool,
+    },
+    #[error("`{value}` in {origin} is not a mirror address: expected an http:// or https:// URL")]
+    BadMirror { value: String, origin: &'static str },
     #[error("downloading {url} failed after {attempts} attempts: {message}")]
     Network {
         url: String,
@@ -84,6 +101,69 @@ fn hint_for_status(status: u16) -> &'static str {
         500..=599 => " (a server error: try again later)",
         _ => "",
     }
+}
+
+fn hint_for_mirror(status: u16) -> &'static str {
+    match status {
+        404 | 410 => " (the mirror does not have this file under its manifest name)",
+        _ => hint_for_status(status),
+    }
+}
+
+/// The mirrors to use: `EASEL_MODEL_MIRROR` (space-separated) when it is set and not empty,
+/// else the configuration's `model_mirrors`; each must be an http:// or https:// address.
+pub fn mirrors(configured: &[String]) -> Result<Vec<String>, FetchError> {
+    mirrors_from(
+        std::env::var("EASEL_MODEL_MIRROR").ok().as_deref(),
+        configured,
+    )
+}
+
+/// [`mirrors`] with the environment variable's value given.
+pub fn mirrors_from(env: Option<&str>, configured: &[String]) -> Result<Vec<String>, FetchError> {
+    let (list, origin): (Vec<String>, _) = match env.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) => (
+            v.split_whitespace().map(String::from).collect(),
+            "EASEL_MODEL_MIRROR",
+        ),
+        None => (configured.to_vec(), "the configuration's model_mirrors"),
+    };
+    for m in &list {
+        let lower = m.to_ascii_lowercase();
+        let rest = lower
+            .strip_prefix("http://")
+            .or_else(|| lower.strip_prefix("https://"));
+        if rest.is_none_or(|r| r.trim_matches('/').is_empty()) {
+            return Err(FetchError::BadMirror {
+                value: m.clone(),
+                origin,
+            });
+        }
+    }
+    Ok(list)
+}
+
+/// Where `file_name` is on each mirror, then the manifest's own addresses, in the order tried;
+/// the flag says which are mirrors'.
+pub fn candidate_urls(
+    entry: &ModelEntry,
+    file_name: &str,
+    mirrors: &[String],
+) -> Vec<(String, bool)> {
+    let encoded: String = file_name
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    mirrors
+        .iter()
+        .map(|m| (format!("{}/{encoded}", m.trim_end_matches('/')), true))
+        .chain(entry.urls.iter().map(|u| (u.clone(), false)))
+        .collect()
 }
 
 fn hint_for_io(e: &std::io::Error) -> &'static str {
@@ -119,7 +199,8 @@ pub fn fetch(
     if dest.is_file() && sha256_file(&dest).ok().as_deref() == Some(entry.sha256.as_str()) {
         return Ok(dest);
     }
-    if entry.urls.is_empty() {
+    let urls = candidate_urls(entry, &file_name.to_string_lossy(), &options.mirrors);
+    if urls.is_empty() {
         return Err(FetchError::NoUrls {
             id: entry.id.clone(),
             source_note: entry.source.clone(),
@@ -127,8 +208,8 @@ pub fn fetch(
     }
     let part = dir.join(format!("{}.part", file_name.display()));
     let mut last_error = None;
-    for url in &entry.urls {
-        match download(url, &part, options, on_event) {
+    for (url, from_mirror) in &urls {
+        match download(url, *from_mirror, &part, options, on_event) {
             Ok(()) => {
                 on_event(FetchEvent::Verifying);
                 let actual = sha256_file(&part).map_err(|e| FetchError::Io {
@@ -161,6 +242,7 @@ pub fn fetch(
 /// Fills `part` from `url`, resuming from its length, retrying where a connection broke off.
 fn download(
     url: &str,
+    from_mirror: bool,
     part: &Path,
     options: &FetchOptions,
     on_event: &mut dyn FnMut(FetchEvent),
@@ -219,6 +301,7 @@ fn download(
                 return Err(FetchError::Http {
                     url: url.to_string(),
                     status,
+                    from_mirror,
                 })
             }
         };
@@ -254,5 +337,56 @@ fn download(
                 on_event(FetchEvent::Retrying { done, error });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_replaces_the_configured_mirrors() {
+        let configured = vec!["https://models.studio.example/easel".to_string()];
+        assert_eq!(mirrors_from(None, &configured).unwrap(), configured);
+        assert_eq!(mirrors_from(Some("  "), &configured).unwrap(), configured);
+        assert_eq!(
+            mirrors_from(
+                Some("http://127.0.0.1:8000 https://b.example/m/"),
+                &configured
+            )
+            .unwrap(),
+            ["http://127.0.0.1:8000", "https://b.example/m/"]
+        );
+    }
+
+    #[test]
+    fn a_mirror_that_is_not_an_http_address_is_refused_naming_where_it_came_from() {
+        let err = mirrors_from(Some("/srv/models"), &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`/srv/models` in EASEL_MODEL_MIRROR is not a mirror address: expected an http:// or https:// URL"
+        );
+        let err = mirrors_from(None, &["https://".to_string()]).unwrap_err();
+        assert!(err.to_string().contains("model_mirrors"), "{err}");
+    }
+
+    #[test]
+    fn mirrors_come_first_by_file_name_then_the_manifest_addresses() {
+        let text = format!(
+            "[[model]]\nid = \"m\"\nfile = \"a+b.onnx\"\nsha256 = \"{}\"\nurls = [\"https://up.example/x/a+b.onnx\"]\n",
+            "ab".repeat(32)
+        );
+        let e = crate::parse_manifest(&text, Path::new("t"))
+            .unwrap()
+            .remove(0);
+        let mirrors = ["http://m1/".to_string(), "http://m2/dir".to_string()];
+        assert_eq!(
+            candidate_urls(&e, "a+b.onnx", &mirrors),
+            [
+                ("http://m1/a%2Bb.onnx".to_string(), true),
+                ("http://m2/dir/a%2Bb.onnx".to_string(), true),
+                ("https://up.example/x/a+b.onnx".to_string(), false),
+            ]
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Downloads against a real HTTP/1.1 server on 127.0.0.1 that this test runs (standing in for a
 //! model's upstream host): a plain download, resume after a cut connection, a wrong sha256, a
-//! 404, a slow server, a stalled one, and a full disk.
+//! 404, a slow server, a stalled one, a full disk, and mirrors (tried first, by file name).
 
 use easel_models::fetch::{fetch, FetchError, FetchEvent, FetchOptions};
 use easel_models::ModelEntry;
@@ -27,6 +27,15 @@ struct Server {
     url: String,
     requests: Arc<AtomicUsize>,
     ranges: Arc<std::sync::Mutex<Vec<Option<u64>>>>,
+    /// The request line's path of each request.
+    paths: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// The address with no path: a mirror's base.
+    fn base(&self) -> String {
+        self.url.trim_end_matches("/model.onnx").to_string()
+    }
 }
 
 fn serve(body: Vec<u8>, mode: Mode) -> Server {
@@ -34,20 +43,22 @@ fn serve(body: Vec<u8>, mode: Mode) -> Server {
     let url = format!("http://{}/model.onnx", listener.local_addr().unwrap());
     let requests = Arc::new(AtomicUsize::new(0));
     let ranges = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (r2, g2) = (requests.clone(), ranges.clone());
+    let paths = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (r2, g2, p2) = (requests.clone(), ranges.clone(), paths.clone());
     std::thread::spawn(move || {
         for stream in listener.incoming().take(20) {
             let Ok(stream) = stream else { continue };
             let n = r2.fetch_add(1, Ordering::SeqCst);
             let body = body.clone();
-            let g2 = g2.clone();
-            std::thread::spawn(move || answer(stream, &body, mode, n, &g2));
+            let (g2, p2) = (g2.clone(), p2.clone());
+            std::thread::spawn(move || answer(stream, &body, mode, n, &g2, &p2));
         }
     });
     Server {
         url,
         requests,
         ranges,
+        paths,
     }
 }
 
@@ -57,13 +68,19 @@ fn answer(
     mode: Mode,
     n: usize,
     ranges: &std::sync::Mutex<Vec<Option<u64>>>,
+    paths: &std::sync::Mutex<Vec<String>>,
 ) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut range = None;
+    let mut first = true;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
             break;
+        }
+        if std::mem::take(&mut first) {
+            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+            paths.lock().unwrap().push(path);
         }
         if let Some(v) = line.to_ascii_lowercase().strip_prefix("range: bytes=") {
             range = v.trim().trim_end_matches('-').parse::<u64>().ok();
@@ -132,6 +149,7 @@ fn quick() -> FetchOptions {
         stall_timeout: Duration::from_secs(2),
         body_timeout: Duration::from_millis(800),
         attempts: 3,
+        mirrors: Vec::new(),
     }
 }
 
@@ -280,4 +298,90 @@ fn a_full_disk_keeps_the_part_and_says_how_to_resume() {
     assert!(matches!(err, FetchError::Io { .. }), "{err}");
     assert!(err.to_string().contains("disk is full"), "{err}");
     assert!(part_len.unwrap() > 0, "the partial download was not kept");
+}
+
+#[test]
+fn a_mirror_is_tried_first_and_a_file_it_lacks_comes_from_upstream() {
+    let data = body(50_000);
+    let mirror = serve(Vec::new(), Mode::NotFound);
+    let upstream = serve(data.clone(), Mode::Normal);
+    let dir = tempfile::tempdir().unwrap();
+    let opts = FetchOptions {
+        mirrors: vec![format!("{}/models/", mirror.base())],
+        ..quick()
+    };
+    let mut started = Vec::new();
+    let path = fetch(
+        &entry(&upstream.url, sha(&data)),
+        dir.path(),
+        &opts,
+        &mut |ev| {
+            if let FetchEvent::Started { url, .. } = ev {
+                started.push(url)
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), data);
+    assert_eq!(*mirror.paths.lock().unwrap(), ["/models/model.onnx"]);
+    assert_eq!(upstream.requests.load(Ordering::SeqCst), 1);
+    assert_eq!(started, std::slice::from_ref(&upstream.url));
+}
+
+#[test]
+fn a_model_without_an_upstream_address_is_fetched_from_a_mirror() {
+    let data = body(20_000);
+    let mirror = serve(data.clone(), Mode::Normal);
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[[model]]\nid = \"m\"\nfile = \"sub/my model.onnx\"\nsha256 = \"{}\"\n",
+        sha(&data)
+    );
+    let e = easel_models::parse_manifest(&text, Path::new("test"))
+        .unwrap()
+        .remove(0);
+    let err = fetch(&e, dir.path(), &quick(), &mut |_| {}).unwrap_err();
+    assert!(matches!(err, FetchError::NoUrls { .. }), "{err}");
+    let opts = FetchOptions {
+        mirrors: vec![mirror.base()],
+        ..quick()
+    };
+    let path = fetch(&e, dir.path(), &opts, &mut |_| {}).unwrap();
+    assert_eq!(path, dir.path().join("my model.onnx"));
+    assert_eq!(std::fs::read(path).unwrap(), data);
+    // The file name only, escaped.
+    assert_eq!(*mirror.paths.lock().unwrap(), ["/my%20model.onnx"]);
+}
+
+#[test]
+fn a_mirror_that_lacks_the_file_says_so_when_there_is_no_upstream() {
+    let mirror = serve(Vec::new(), Mode::NotFound);
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[[model]]\nid = \"m\"\nfile = \"model.onnx\"\nsha256 = \"{}\"\n",
+        "ab".repeat(32)
+    );
+    let e = easel_models::parse_manifest(&text, Path::new("test"))
+        .unwrap()
+        .remove(0);
+    let opts = FetchOptions {
+        mirrors: vec![mirror.base()],
+        ..quick()
+    };
+    let err = fetch(&e, dir.path(), &opts, &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FetchError::Http {
+                status: 404,
+                from_mirror: true,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("the mirror does not have"),
+        "{err}"
+    );
 }
