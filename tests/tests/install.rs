@@ -1,6 +1,8 @@
 //! The install for users (`host/install.sh`) into a temporary prefix and home, used from there
 //! as a user would: `easel doctor` finds ONNX Runtime, the daemon, the worker and the plugins in
-//! the prefix, and `easel run` works from a folder that is not the checkout.
+//! the prefix, and `easel run` works from a folder that is not the checkout. The whole user
+//! story (models fetched from a local mirror, every operation, the Krita and GIMP plug-ins) is
+//! tests/install/run.sh; here also: a model file obtained elsewhere, added under its manifest id.
 
 use easel_tests::*;
 use serde_json::Value;
@@ -47,6 +49,23 @@ fn the_installed_easel_runs_outside_the_checkout() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{log}");
+    // Exactly the plugins install.sh builds, whatever else the target folder holds.
+    let mut plugins: Vec<String> = std::fs::read_dir(prefix.join("lib/easel/plugins"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    plugins.sort();
+    assert_eq!(
+        plugins,
+        [
+            "libeasel_plugin_classic.so",
+            "libeasel_plugin_enhance.so",
+            "libeasel_plugin_example_invert.so",
+            "libeasel_plugin_generative.so",
+            "libeasel_plugin_remove_background.so",
+        ],
+        "{log}"
+    );
     for f in [
         "bin/easel",
         "bin/easeld",
@@ -109,4 +128,60 @@ fn the_installed_easel_runs_outside_the_checkout() {
     stop.arg("stop");
     env(&mut stop);
     assert!(stop.status().unwrap().success());
+}
+
+/// `easel models add FILE --id ID` with exactly the file a manifest entry describes (a model with
+/// no upstream address, converted or copied by the user): it lands under the entry's file name in
+/// the user model folder and keeps the entry (licence, commercial use), so doctor shows it ok.
+#[test]
+fn a_known_model_added_by_hand_keeps_its_manifest_entry() {
+    let home = tempfile::tempdir().unwrap();
+    let renamed = home.path().join("my-upscaler.onnx");
+    std::fs::copy(
+        shared_dir().join("models/realesr-general-x4v3_fp16w.onnx"),
+        &renamed,
+    )
+    .unwrap();
+    let easel = |args: &[&str]| {
+        let out = Command::new(easel_cli())
+            .args(args)
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .env_remove("EASEL_SOCKET")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    easel(&[
+        "models",
+        "add",
+        renamed.to_str().unwrap(),
+        "--id",
+        "realesr-general-x4v3",
+    ]);
+    let models = home.path().join("data/easel/models");
+    assert!(models.join("realesr-general-x4v3_fp16w.onnx").is_file());
+    assert!(
+        !models.join("manifest.toml").exists(),
+        "no override entry is written for a file the manifest already describes"
+    );
+    let info: Value = serde_json::from_str(&easel(&[
+        "--json",
+        "models",
+        "info",
+        "realesr-general-x4v3",
+    ]))
+    .unwrap();
+    assert_eq!(info["spdx"], "BSD-3-Clause");
+    assert_eq!(info["verified"], true);
+    assert_eq!(
+        info["path"].as_str(),
+        models.join("realesr-general-x4v3_fp16w.onnx").to_str()
+    );
 }
