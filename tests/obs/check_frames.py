@@ -1,4 +1,6 @@
-"""Checks the frames that frametest wrote (composited by libobs itself) against the known input.
+"""Checks the frames that frametest wrote (composited by libobs itself) against the known input:
+the background modes of remove background, then fix low light (a dark frame gets brighter) and
+match look (the mean colour moves towards the reference's), each also without a daemon.
 
 Usage: check_frames.py OUTDIR FRAME.png   — prints "ok NAME" / "FAIL NAME: why" per check.
 """
@@ -80,5 +82,47 @@ else:
     check("daemon killed mid-stream: frames pass through unprocessed", d < 8, f"difference {d:.1f}")
     n = meta.get("frames_while_down", 0)
     check("daemon killed mid-stream: frames keep flowing", n >= 30, f"{n} frames")
+
+
+def luma(px):
+    return px @ np.array([0.299, 0.587, 0.114])
+
+
+def corr(a, b):
+    return float(np.corrcoef(luma(a).ravel(), luma(b).ravel())[0, 1])
+
+
+# Fix low light and match look (frametest's last cases).
+dark, _ = load("dark-source")
+look_ref = np.asarray(Image.open(f"{out}/look-reference.png").convert("RGB"), np.float64)
+for name, base in [("lowlight-pass", dark), ("look-pass", ref)]:
+    px, meta = load(name)
+    if px is None or base is None:
+        check(f"{name}: frame written", False, meta.get("error", "") if px is None else "no base frame")
+        continue
+    d = np.abs(px - base).mean()
+    check(f"{name.split('-')[0]}, no daemon: the frame passes through unchanged", d < 4,
+          f"mean difference {d:.2f}")
+px, meta = load("lowlight")
+if px is None or dark is None:
+    check("lowlight: frame written", False, meta.get("error", "") if px is None else "no dark frame")
+else:
+    before, after = luma(dark).mean(), luma(px).mean()
+    check("fix low light: the dark frame gets brighter", after > 1.5 * before and after > before + 15,
+          f"mean luma {before:.1f} -> {after:.1f}")
+    c = corr(px, dark)
+    check("fix low light: the picture is the same picture", c > 0.9, f"luma correlation {c:.3f}")
+px, meta = load("look")
+if px is None:
+    check("look: frame written", False, meta.get("error", ""))
+else:
+    target = look_ref.reshape(-1, 3).mean(axis=0)
+    d0 = np.linalg.norm(ref.reshape(-1, 3).mean(axis=0) - target)
+    d1 = np.linalg.norm(px.reshape(-1, 3).mean(axis=0) - target)
+    check("match look: the mean colour moves towards the reference's", d1 < 0.5 * d0,
+          f"distance to the reference's mean colour {d0:.1f} -> {d1:.1f} "
+          f"(mean {px.reshape(-1, 3).mean(axis=0).round().tolist()}, reference {target.round().tolist()})")
+    c = corr(px, ref)
+    check("match look: the picture is the same picture", c > 0.8, f"luma correlation {c:.3f}")
 print(f"frame checks: {sum(results)} passed, {len(results) - sum(results)} failed")
 sys.exit(0 if all(results) else 1)

@@ -4,10 +4,13 @@
  *     For each case (pass, colour, transparent, blur, image, restart) an image source showing
  *     FRAME.png with the Easel filter is the output; the composited output frames (RGBA through
  *     libobs's own GPU conversion) are written to OUTDIR/CASE.rgba (+ .json); the Python checker
- *     asserts on the pixels. "restart" runs EASEL_KILL_CMD, then EASEL_START_CMD.
+ *     asserts on the pixels. "restart" runs EASEL_KILL_CMD, then EASEL_START_CMD. Then fix low
+ *     light on OUTDIR/dark.png and match look towards OUTDIR/look-reference.png, each without
+ *     a daemon (lowlight-pass, look-pass) and with it (lowlight, look; dark-source: the dark
+ *     frame).
  *   frametest bench MODULE_SO MODULE_DATA BG.png PERSON.png OUTDIR SOCKET MODE SOURCES SECONDS
  *     SOURCES moving-person sources of 1280x720 at 30 fps side by side (each with the filter,
- *     MODE async or sync, or none), for SECONDS; prints and writes OUTDIR/bench-MODE-N.json.
+ *     MODE async, sync, pass (no daemon), or none), for SECONDS; writes OUTDIR/bench-MODE-N.json.
  */
 #include <obs.h>
 #include <obs-module.h>
@@ -315,6 +318,66 @@ static int cases(int argc, char **argv)
 		obs_source_filter_remove(src, f);
 		obs_source_release(f);
 	}
+	/* Fix low light on a dark frame and match look towards a tinted reference, each first
+	 * without a daemon (the frame unchanged), then with it; check_frames.py compares means. */
+	char dark[4096], look[4096];
+	snprintf(dark, sizeof dark, "%s/dark.png", out);
+	snprintf(look, sizeof look, "%s/look-reference.png", out);
+	obs_data_t *ds = obs_data_create();
+	obs_data_set_string(ds, "file", dark);
+	obs_source_t *dsrc = obs_source_create("image_source", "dark frame", ds, NULL);
+	obs_data_release(ds);
+	struct {
+		const char *name, *op, *sock;
+		obs_source_t *src;
+	} runs[] = {
+		{"lowlight-pass", "fix-low-light", nosock, dsrc},
+		{"lowlight", "fix-low-light", sock, dsrc},
+		{"look-pass", "match-look", nosock, src},
+		{"look", "match-look", sock, src},
+	};
+	uint8_t *dref = NULL;
+	for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+		obs_set_output_source(0, runs[k].src);
+		wait_frames(10);
+		if (!dref && runs[k].src == dsrc) {
+			wait_frames(10);
+			dref = snapshot();
+			save(out, "dark-source", dref, NULL);
+		}
+		const uint8_t *base = runs[k].src == dsrc ? dref : ref;
+		obs_data_t *fs = obs_data_create();
+		obs_data_set_string(fs, "socket", runs[k].sock);
+		obs_data_set_string(fs, "operation", runs[k].op);
+		obs_data_set_string(fs, "look_reference", look);
+		f = obs_source_create("easel_filter", runs[k].name, fs, NULL);
+		obs_data_release(fs);
+		obs_source_filter_add(runs[k].src, f);
+		int waited = 0;
+		if (runs[k].sock == nosock) {
+			wait_frames(30);
+		} else {
+			/* Until the picture changes, at most about 30 s. */
+			for (; waited < 900; waited++) {
+				wait_frames(1);
+				uint8_t *now = snapshot();
+				double d = box_diff(now, base, 0, 0, (int)W, (int)H);
+				free(now);
+				if (d > 8)
+					break;
+			}
+			wait_frames(30);
+		}
+		uint8_t *px = snapshot();
+		char extra[128];
+		snprintf(extra, sizeof extra, "\"frames_until_change\": %d", waited);
+		save(out, runs[k].name, px, extra);
+		free(px);
+		obs_source_filter_remove(runs[k].src, f);
+		obs_source_release(f);
+	}
+	free(dref);
+	obs_source_release(dsrc);
 	free(ref);
 	obs_set_output_source(0, NULL);
 	obs_source_release(src);
@@ -433,9 +496,19 @@ static int bench(int argc, char **argv)
 		obs_source_t *s = obs_source_create("easel_test_motion", name, NULL, NULL);
 		if (strcmp(mode, "none") != 0) {
 			obs_data_t *fs = obs_data_create();
-			obs_data_set_string(fs, "socket", sock);
+			/* pass: the filter without a daemon (it renders the source into its texture and
+			 * draws it unchanged: what any filter that samples its source does). */
+			char nosock[4200];
+			snprintf(nosock, sizeof nosock, "%s/no-daemon.sock", out);
+			obs_data_set_string(fs, "socket", strcmp(mode, "pass") == 0 ? nosock : sock);
 			obs_data_set_string(fs, "mode", "blur");
 			obs_data_set_bool(fs, "sync", strcmp(mode, "sync") == 0);
+			/* The benchmark's before/after: frames between staging and mapping the read-back. */
+			const char *lag = getenv("EASEL_BENCH_READBACK_LAG");
+			if (lag && *lag)
+				obs_data_set_int(fs, "readback_lag", atoi(lag));
+			const char *full = getenv("EASEL_BENCH_FULL_RES_BLUR");
+			obs_data_set_bool(fs, "full_res_blur", full && strcmp(full, "1") == 0);
 			snprintf(name, sizeof name, "easel %s %d", mode, i);
 			obs_source_t *f = obs_source_create("easel_filter", name, fs, NULL);
 			obs_data_release(fs);

@@ -4,7 +4,8 @@
 # and the frame test program, starts a test daemon on a temporary socket, then
 #  1. frametest (libobs in a small C program under Xvfb): a known frame in, the composited
 #     frames out, checked pixel by pixel by check_frames.py (pass-through without a daemon,
-#     each background mode, the daemon killed mid-stream and started again);
+#     each background mode, the daemon killed mid-stream and started again, fix low light on a
+#     dark frame and match look towards a tinted reference, each also without a daemon);
 #  2. the real OBS under Xvfb with the module installed as a user would, driven through
 #     obs-websocket (ws_test.py): a scene, two sources with the filter, screenshots, the daemon
 #     killed and restarted; then the storyboard source (storyboard_test.py): panels processed
@@ -98,6 +99,13 @@ from PIL import Image
 src, work = sys.argv[1:3]
 Image.open(src).convert("RGB").resize((640, 360), Image.LANCZOS).save(f"{work}/frame.png")
 Image.new("RGB", (640, 360), (255, 0, 0)).save(f"{work}/frames/red.png")
+# fix low light's input: the frame at a fifth of its brightness; match look's reference: the
+# frame with a strong blue cast.
+im = Image.open(f"{work}/frame.png")
+im.point(lambda v: v // 5).save(f"{work}/frames/dark.png")
+r, g, b = im.split()
+Image.merge("RGB", (r.point(lambda v: v // 3), g.point(lambda v: v // 2 + 20),
+                    b.point(lambda v: 120 + v // 2))).save(f"{work}/frames/look-reference.png")
 PYEOF
 cat >"$WORK/easel.toml" <<TOML
 socket = "$WORK/easeld.sock"
@@ -110,7 +118,7 @@ START_CMD="'$HERE/daemon.sh' start '$WORK' '$EASELD'"
 
 # ------------------------------------------------------------------ 1. frame-exact, libobs
 echo "== frametest (libobs under Xvfb)"
-(cd "$WORK" && EASEL_KILL_CMD="$KILL_CMD" EASEL_START_CMD="$START_CMD" timeout 240 xvfb-run -a \
+(cd "$WORK" && EASEL_KILL_CMD="$KILL_CMD" EASEL_START_CMD="$START_CMD" timeout 400 xvfb-run -a \
     "$WORK/frametest" cases "$MODULE" "$REPO/adapters/obs/data" "$WORK/frame.png" "$WORK/frames" \
     "$WORK/easeld.sock" >"$WORK/frametest.log" 2>&1) || echo "   (frametest exited $?; judged by its frames)"
 grep -c "Frames pass through unchanged\|lost the Easel daemon" "$WORK/frametest.log" >/dev/null \

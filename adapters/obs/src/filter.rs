@@ -1,8 +1,10 @@
-//! The Easel filter: a video filter on any source. On the render thread it only renders the
-//! source into a ring of textures, downsizes a copy, stages it for read-back (a ring of three
-//! staging surfaces, mapped two frames later so mapping never stalls the GPU), uploads the
-//! newest finished mask coefficients and draws the composite. The daemon is reached only from
-//! the worker thread ([`crate::worker`]). Without a fresh mask the frame passes through unchanged.
+//! The Easel filter: a video filter on any source that streams remove background, fix low
+//! light or match look through the daemon. On the render thread it only renders the source into
+//! a ring of textures, downsizes a copy, stages it for read-back (mapped a frame later, when the
+//! copy has finished), uploads the newest finished result (mask coefficients or a gain map, at
+//! the copy's 256×144) and draws the composite, which upsamples it. All per-pixel CPU work and
+//! the daemon are on the worker thread ([`crate::worker`]). Without a fresh result the frame
+//! passes through unchanged.
 
 use crate::{
     matte,
@@ -35,6 +37,44 @@ const RING: usize = 8;
 const STALE: Duration = Duration::from_millis(1000);
 /// Parameters the filter sets itself (it composites the mask on the GPU).
 const FORCED: [&str; 3] = ["model", "output", "refine_foreground"];
+/// The operations the filter streams (titles for when the daemon has not answered yet).
+const OPERATIONS: [(&str, &str); 3] = [
+    (OPERATION, "Remove background"),
+    ("fix-low-light", "Fix low light"),
+    ("match-look", "Match look"),
+];
+/// The operation that takes a reference image (its path: the `look_reference` setting).
+const LOOK: &str = "match-look";
+/// Settings that only remove background uses.
+const MASK_ONLY: [&CStr; 7] = [
+    c"mode",
+    c"bg_colour",
+    c"bg_image",
+    c"blur",
+    c"smoothing",
+    c"refine_edges",
+    c"edge_radius",
+];
+
+/// The chosen operation (remove background when the setting names none of [`OPERATIONS`]).
+fn operation_of(s: &Settings) -> String {
+    let op = s.string(c"operation");
+    if OPERATIONS.iter().any(|(id, _)| *id == op) {
+        op
+    } else {
+        OPERATION.to_string()
+    }
+}
+
+/// The settings-key prefix of an operation's own parameters (`op_` for remove background, as
+/// before there were others).
+fn param_prefix(op: &str) -> String {
+    if op == OPERATION {
+        "op_".into()
+    } else {
+        format!("{op}.")
+    }
+}
 
 pub fn register() {
     let info = obs_source_info {
@@ -61,6 +101,13 @@ struct Opts {
     blur: f32,
     delay: bool,
     sync: bool,
+    /// Frames between staging a read-back and mapping it (1 by default; 2 was the old ring,
+    /// kept for the benchmark's before/after).
+    readback_lag: u64,
+    /// The old background blur: nine taps per full-resolution pixel (the benchmark's before).
+    full_res_blur: bool,
+    /// Whether the operation's results are masks (remove background) or gain maps.
+    mask_op: bool,
 }
 
 struct Gfx {
@@ -69,8 +116,16 @@ struct Gfx {
     small_size: (u32, u32),
     ring: Vec<(*mut gs_texrender_t, Option<u64>)>,
     small: *mut gs_texrender_t,
+    /// The blurred background, two in turn: the composite samples the one blurred the frame
+    /// before, whose rasterization has finished (sampling this frame's would wait for it).
+    blurs: [(*mut gs_texrender_t, Option<u64>); 2],
+    /// 1×1, only while measuring (see [`Filter::render`]).
+    probe: *mut gs_texrender_t,
     stages: Vec<(*mut gs_stagesurf_t, Option<u64>)>,
     coef: *mut gs_texture_t,
+    gain: *mut gs_texture_t,
+    /// Whether the newest result is a gain map (else mask coefficients).
+    gain_shown: bool,
     bg: Option<Box<gs_image_file_t>>,
     frame: u64,
     mask_seq: Option<u64>,
@@ -82,12 +137,64 @@ struct Gfx {
     sync_prev: Option<Vec<f32>>,
 }
 
+/// The render callback's steps, timed one by one (wall time on the render thread, ms).
+/// "target_wait" (measured only while the filter measures itself): waiting for the target's
+/// own rasterization, which software OpenGL does when its texture is first sampled.
+const STEPS: [&str; 9] = [
+    "target_wait",
+    "ring",
+    "small",
+    "stage",
+    "map",
+    "upload",
+    "blur",
+    "composite",
+    "other",
+];
+const S_TARGET: usize = 0;
+const S_RING: usize = 1;
+const S_SMALL: usize = 2;
+const S_STAGE: usize = 3;
+const S_MAP: usize = 4;
+const S_UPLOAD: usize = 5;
+const S_BLUR: usize = 6;
+const S_COMPOSITE: usize = 7;
+const S_OTHER: usize = 8;
+
 #[derive(Default)]
 struct Stats {
     added_ms: VecDeque<f64>,
+    /// `added_ms` less the wait for the target's rasterization.
+    own_ms: VecDeque<f64>,
     latency: VecDeque<f64>,
+    steps: [VecDeque<f64>; STEPS.len()],
     frames: u64,
     masked: u64,
+}
+
+/// Splits the render callback's time into [`STEPS`].
+struct Lap {
+    last: Instant,
+    ms: [f64; STEPS.len()],
+}
+
+impl Lap {
+    fn new() -> Lap {
+        Lap {
+            last: Instant::now(),
+            ms: [0.0; STEPS.len()],
+        }
+    }
+    /// Charges the time since the last lap to step `i`.
+    fn lap(&mut self, i: usize) {
+        let now = Instant::now();
+        self.ms[i] += now.duration_since(self.last).as_secs_f64() * 1000.0;
+        self.last = now;
+    }
+    /// Takes `d` out of the current step (the target's own rendering is not the filter's).
+    fn exclude(&mut self, d: Duration) {
+        self.last += d;
+    }
 }
 
 fn push(q: &mut VecDeque<f64>, v: f64) {
@@ -123,32 +230,38 @@ fn config_of(s: &Settings) -> Config {
         PathBuf::from(socket.trim())
     };
     let daemon = s.string(c"daemon");
+    let operation = operation_of(s);
+    let prefix = param_prefix(&operation);
+    let mask_op = operation == OPERATION;
     let mut params: BTreeMap<String, Value> = BTreeMap::new();
     if let Value::Object(m) = s.json() {
         for (k, v) in m {
-            if let Some(name) = k.strip_prefix("op_") {
-                if !FORCED.contains(&name) {
+            if let Some(name) = k.strip_prefix(prefix.as_str()) {
+                if !mask_op || !FORCED.contains(&name) {
                     params.insert(name.to_string(), v);
                 }
             }
         }
     }
-    let model = s.string(c"op_model");
-    params.insert(
-        "model".into(),
-        json!(if model.is_empty() {
-            DEFAULT_MODEL
-        } else {
-            &model
-        }),
-    );
-    params.insert("output".into(), json!("mask"));
-    params.insert("refine_foreground".into(), json!(false));
+    if mask_op {
+        let model = s.string(c"op_model");
+        params.insert(
+            "model".into(),
+            json!(if model.is_empty() {
+                DEFAULT_MODEL
+            } else {
+                &model
+            }),
+        );
+        params.insert("output".into(), json!("mask"));
+        params.insert("refine_foreground".into(), json!(false));
+    }
     Config {
         socket,
         daemon: (!daemon.trim().is_empty()).then(|| PathBuf::from(daemon.trim())),
+        reference: (operation == LOOK).then(|| PathBuf::from(s.string(c"look_reference").trim())),
         settings: StreamSettings {
-            operation: OPERATION.into(),
+            operation,
             params,
             mask_modifiers: Default::default(),
             context_margin: None,
@@ -173,12 +286,16 @@ fn opts_of(s: &Settings) -> Opts {
         colour: [ch(0), ch(8), ch(16), 1.0],
         blur: s.float(c"blur") as f32,
         delay: s.boolean(c"delay"),
-        sync: s.boolean(c"sync"),
+        sync: s.boolean(c"sync") && operation_of(s) == OPERATION,
+        readback_lag: s.int(c"readback_lag").clamp(1, 2) as u64,
+        full_res_blur: s.boolean(c"full_res_blur"),
+        mask_op: operation_of(s) == OPERATION,
     }
 }
 
 unsafe extern "C" fn get_defaults(settings: *mut obs_data_t) {
     let s = Settings(settings);
+    s.default_string(c"operation", OPERATION);
     s.default_string(c"op_model", DEFAULT_MODEL);
     s.default_string(c"mode", "blur");
     s.default_int(c"bg_colour", 0xff00ff00);
@@ -188,6 +305,8 @@ unsafe extern "C" fn get_defaults(settings: *mut obs_data_t) {
     s.default_int(c"edge_radius", 3);
     s.default_bool(c"delay", false);
     s.default_bool(c"sync", false);
+    s.default_int(c"readback_lag", 1);
+    s.default_bool(c"full_res_blur", false);
     s.default_string(c"socket", "");
     s.default_string(c"daemon", "");
 }
@@ -213,8 +332,12 @@ unsafe extern "C" fn create(settings: *mut obs_data_t, source: *mut obs_source_t
             small_size: (0, 0),
             ring: Vec::new(),
             small: ptr::null_mut(),
+            blurs: [(ptr::null_mut(), None); 2],
+            probe: ptr::null_mut(),
             stages: Vec::new(),
             coef: ptr::null_mut(),
+            gain: ptr::null_mut(),
+            gain_shown: false,
             bg: None,
             frame: 0,
             mask_seq: None,
@@ -276,6 +399,89 @@ unsafe extern "C" fn video_render(data: *mut c_void, _effect: *mut gs_effect_t) 
     }
 }
 
+/// Adds an operation's own parameters, from its schema, under `prefix`.
+unsafe fn add_params(props: *mut obs_properties_t, op: &OperationInfo, prefix: &str) {
+    for p in &op.params {
+        if op.id == OPERATION && p.name != "model" && FORCED.contains(&p.name.as_str()) {
+            continue;
+        }
+        let key = cstring(&format!("{prefix}{}", p.name));
+        let title = cstring(&p.title);
+        let prop = match &p.kind {
+            ParamKind::Choice {
+                options,
+                option_titles,
+                ..
+            } => {
+                let l = obs_properties_add_list(
+                    props,
+                    key.as_ptr(),
+                    title.as_ptr(),
+                    OBS_COMBO_TYPE_LIST,
+                    OBS_COMBO_FORMAT_STRING,
+                );
+                for (i, o) in options.iter().enumerate() {
+                    let t = cstring(option_titles.get(i).unwrap_or(o));
+                    let v = cstring(o);
+                    obs_property_list_add_string(l, t.as_ptr(), v.as_ptr());
+                }
+                l
+            }
+            ParamKind::Bool { .. } => obs_properties_add_bool(props, key.as_ptr(), title.as_ptr()),
+            ParamKind::Int { min, max, .. } => obs_properties_add_int_slider(
+                props,
+                key.as_ptr(),
+                title.as_ptr(),
+                (*min).max(i32::MIN as i64) as i32,
+                (*max).min(i32::MAX as i64) as i32,
+                1,
+            ),
+            ParamKind::Float { min, max, step, .. } => obs_properties_add_float_slider(
+                props,
+                key.as_ptr(),
+                title.as_ptr(),
+                *min,
+                *max,
+                *step,
+            ),
+            ParamKind::Seed { .. } => {
+                obs_properties_add_int(props, key.as_ptr(), title.as_ptr(), 0, i32::MAX, 1)
+            }
+            ParamKind::Text { .. } => {
+                obs_properties_add_text(props, key.as_ptr(), title.as_ptr(), OBS_TEXT_DEFAULT)
+            }
+        };
+        let d = cstring(&p.description);
+        obs_property_set_long_description(prop, d.as_ptr());
+    }
+}
+
+/// Shows the chosen operation's group (and remove background's own settings only for it).
+unsafe fn show_for(props: *mut obs_properties_t, op: &str) {
+    for (id, _) in OPERATIONS {
+        let g = cstring(&format!("group_{id}"));
+        let p = obs_properties_get(props, g.as_ptr());
+        if !p.is_null() {
+            obs_property_set_visible(p, id == op);
+        }
+    }
+    for key in MASK_ONLY {
+        let p = obs_properties_get(props, key.as_ptr());
+        if !p.is_null() {
+            obs_property_set_visible(p, op == OPERATION);
+        }
+    }
+}
+
+unsafe extern "C" fn operation_changed(
+    props: *mut obs_properties_t,
+    _property: *mut obs_property_t,
+    settings: *mut obs_data_t,
+) -> bool {
+    show_for(props, &operation_of(&Settings(settings)));
+    true
+}
+
 unsafe extern "C" fn get_properties(data: *mut c_void) -> *mut obs_properties_t {
     let props = obs_properties_create();
     let filter: Option<&Filter> = (data as *const Filter).as_ref();
@@ -283,82 +489,64 @@ unsafe extern "C" fn get_properties(data: *mut c_void) -> *mut obs_properties_t 
         .map(|f| f.shared.operations.lock().clone())
         .unwrap_or_default();
     let connected = filter.is_some_and(|f| f.shared.connected.load(Ordering::Acquire));
-    let op = ops.iter().find(|o| o.id == OPERATION);
-    // The operation's own parameters, from its schema (the model first).
-    match op {
-        Some(op) => {
-            for p in &op.params {
-                if p.name != "model" && FORCED.contains(&p.name.as_str()) {
-                    continue;
+    let current = filter
+        .map(|f| f.config.lock().settings.operation.clone())
+        .unwrap_or_else(|| OPERATION.to_string());
+    let list = obs_properties_add_list(
+        props,
+        c"operation".as_ptr(),
+        text(c"Operation"),
+        OBS_COMBO_TYPE_LIST,
+        OBS_COMBO_FORMAT_STRING,
+    );
+    for (id, title) in OPERATIONS {
+        let info = ops.iter().find(|o| o.id == id);
+        let t = cstring(info.map_or(title, |o| o.title.as_str()));
+        let v = cstring(id);
+        obs_property_list_add_string(list, t.as_ptr(), v.as_ptr());
+    }
+    obs_property_set_modified_callback(list, Some(operation_changed));
+    // Each operation's own parameters, from its schema (remove background's model first), in
+    // a group shown while that operation is chosen.
+    for (id, title) in OPERATIONS {
+        let sub = obs_properties_create();
+        match ops.iter().find(|o| o.id == id) {
+            Some(op) => add_params(sub, op, &param_prefix(id)),
+            None if id == OPERATION => {
+                let l = obs_properties_add_list(
+                    sub,
+                    c"op_model".as_ptr(),
+                    c"Model".as_ptr(),
+                    OBS_COMBO_TYPE_LIST,
+                    OBS_COMBO_FORMAT_STRING,
+                );
+                for m in ["mediapipe-meet", "u2netp", "isnet-general-small"] {
+                    let v = cstring(m);
+                    obs_property_list_add_string(l, v.as_ptr(), v.as_ptr());
                 }
-                let key = cstring(&format!("op_{}", p.name));
-                let title = cstring(&p.title);
-                let prop = match &p.kind {
-                    ParamKind::Choice {
-                        options,
-                        option_titles,
-                        ..
-                    } => {
-                        let l = obs_properties_add_list(
-                            props,
-                            key.as_ptr(),
-                            title.as_ptr(),
-                            OBS_COMBO_TYPE_LIST,
-                            OBS_COMBO_FORMAT_STRING,
-                        );
-                        for (i, o) in options.iter().enumerate() {
-                            let t = cstring(option_titles.get(i).unwrap_or(o));
-                            let v = cstring(o);
-                            obs_property_list_add_string(l, t.as_ptr(), v.as_ptr());
-                        }
-                        l
-                    }
-                    ParamKind::Bool { .. } => {
-                        obs_properties_add_bool(props, key.as_ptr(), title.as_ptr())
-                    }
-                    ParamKind::Int { min, max, .. } => obs_properties_add_int_slider(
-                        props,
-                        key.as_ptr(),
-                        title.as_ptr(),
-                        (*min).max(i32::MIN as i64) as i32,
-                        (*max).min(i32::MAX as i64) as i32,
-                        1,
-                    ),
-                    ParamKind::Float { min, max, step, .. } => obs_properties_add_float_slider(
-                        props,
-                        key.as_ptr(),
-                        title.as_ptr(),
-                        *min,
-                        *max,
-                        *step,
-                    ),
-                    ParamKind::Seed { .. } => {
-                        obs_properties_add_int(props, key.as_ptr(), title.as_ptr(), 0, i32::MAX, 1)
-                    }
-                    ParamKind::Text { .. } => obs_properties_add_text(
-                        props,
-                        key.as_ptr(),
-                        title.as_ptr(),
-                        OBS_TEXT_DEFAULT,
-                    ),
-                };
-                let d = cstring(&p.description);
-                obs_property_set_long_description(prop, d.as_ptr());
+            }
+            None => {
+                let key = cstring(&format!("{id}.unlisted"));
+                obs_properties_add_text(sub, key.as_ptr(), text(c"ParamsLater"), OBS_TEXT_INFO);
             }
         }
-        None => {
-            let l = obs_properties_add_list(
-                props,
-                c"op_model".as_ptr(),
-                c"Model".as_ptr(),
-                OBS_COMBO_TYPE_LIST,
-                OBS_COMBO_FORMAT_STRING,
+        if id == LOOK {
+            obs_properties_add_path(
+                sub,
+                c"look_reference".as_ptr(),
+                text(c"LookReference"),
+                OBS_PATH_FILE,
+                c"Images (*.png *.jpg *.jpeg *.bmp *.webp)".as_ptr(),
+                ptr::null(),
             );
-            for m in ["mediapipe-meet", "u2netp", "isnet-general-small"] {
-                let v = cstring(m);
-                obs_property_list_add_string(l, v.as_ptr(), v.as_ptr());
-            }
         }
+        let key = cstring(&format!("group_{id}"));
+        let t = cstring(
+            ops.iter()
+                .find(|o| o.id == id)
+                .map_or(title, |o| o.title.as_str()),
+        );
+        obs_properties_add_group(props, key.as_ptr(), t.as_ptr(), OBS_GROUP_NORMAL, sub);
     }
     let mode = obs_properties_add_list(
         props,
@@ -421,6 +609,7 @@ unsafe extern "C" fn get_properties(data: *mut c_void) -> *mut obs_properties_t 
     let st = cstring(&status);
     let p = obs_properties_add_text(props, c"status".as_ptr(), st.as_ptr(), OBS_TEXT_INFO);
     obs_property_text_set_info_type(p, OBS_TEXT_INFO_NORMAL);
+    show_for(props, &current);
     props
 }
 
@@ -441,13 +630,18 @@ impl Gfx {
         for (s, _) in self.stages.drain(..) {
             gs_stagesurface_destroy(s);
         }
-        if !self.small.is_null() {
-            gs_texrender_destroy(self.small);
-            self.small = ptr::null_mut();
+        let [(b0, _), (b1, _)] = &mut self.blurs;
+        for t in [&mut self.small, b0, b1, &mut self.probe] {
+            if !t.is_null() {
+                gs_texrender_destroy(*t);
+                *t = ptr::null_mut();
+            }
         }
-        if !self.coef.is_null() {
-            gs_texture_destroy(self.coef);
-            self.coef = ptr::null_mut();
+        for t in [&mut self.coef, &mut self.gain] {
+            if !t.is_null() {
+                gs_texture_destroy(*t);
+                *t = ptr::null_mut();
+            }
         }
         if !self.effect.is_null() {
             gs_effect_destroy(self.effect);
@@ -489,6 +683,11 @@ impl Gfx {
                 .push((gs_texrender_create(GS_RGBA, GS_ZS_NONE), None));
         }
         self.small = gs_texrender_create(GS_RGBA, GS_ZS_NONE);
+        self.blurs = [
+            (gs_texrender_create(GS_RGBA, GS_ZS_NONE), None),
+            (gs_texrender_create(GS_RGBA, GS_ZS_NONE), None),
+        ];
+        self.probe = gs_texrender_create(GS_RGBA, GS_ZS_NONE);
         for _ in 0..3 {
             self.stages
                 .push((gs_stagesurface_create(sw, sh, GS_RGBA), None));
@@ -496,12 +695,17 @@ impl Gfx {
         let zero = vec![0.0f32; (sw * sh * 2) as usize];
         let mut levels = [zero.as_ptr() as *const u8];
         self.coef = gs_texture_create(sw, sh, GS_RG32F, 1, levels.as_mut_ptr(), GS_DYNAMIC);
+        let ones = vec![1.0f32; (sw * sh * 4) as usize];
+        let mut levels = [ones.as_ptr() as *const u8];
+        self.gain = gs_texture_create(sw, sh, GS_RGBA32F, 1, levels.as_mut_ptr(), GS_DYNAMIC);
         self.size = (w, h);
         self.small_size = (sw, sh);
         self.mask_seq = None;
         self.sync_prev = None;
         !self.coef.is_null()
+            && !self.gain.is_null()
             && !self.small.is_null()
+            && self.blurs.iter().all(|(b, _)| !b.is_null())
             && self.ring.iter().all(|(t, _)| !t.is_null())
             && self.stages.iter().all(|(s, _)| !s.is_null())
     }
@@ -561,6 +765,12 @@ impl Filter {
     /// One frame on the render thread; false to skip the filter (pass the source through).
     unsafe fn render(&self) -> bool {
         let t0 = Instant::now();
+        let mut lap = Lap::new();
+        // When the filter measures itself, it first waits for the target's own rasterization
+        // (a 1×1 draw that samples the target's texture: software OpenGL rasterizes a texture's
+        // pending draws when it is first sampled, on this thread), so that this wait is timed
+        // apart from the filter's own steps.
+        let measure = self.stats_path.is_some();
         let target = obs_filter_get_target(self.ctx);
         let parent = obs_filter_get_parent(self.ctx);
         if target.is_null() || parent.is_null() {
@@ -597,6 +807,7 @@ impl Filter {
         gs_blend_state_push();
         gs_blend_function(GS_BLEND_ONE, GS_BLEND_ZERO);
         let zero = vec4::default();
+        lap.lap(S_OTHER);
         gs_texrender_reset(tr);
         let mut target_time = Duration::ZERO;
         if !gs_texrender_begin(tr, w, h) {
@@ -615,9 +826,20 @@ impl Filter {
             obs_source_video_render(target);
         }
         target_time += tt.elapsed();
+        lap.exclude(tt.elapsed());
         gs_texrender_end(tr);
+        lap.lap(S_RING);
         g.ring[slot].1 = Some(frame);
         let tex = gs_texrender_get_texture(tr);
+        if measure {
+            gs_texrender_reset(g.probe);
+            if gs_texrender_begin(g.probe, 1, 1) {
+                gs_ortho(0.0, w as f32, 0.0, h as f32, -100.0, 100.0);
+                copy(tex, w, h);
+                gs_texrender_end(g.probe);
+            }
+            lap.lap(S_TARGET);
+        }
         gs_texrender_reset(g.small);
         if gs_texrender_begin(g.small, sw, sh) {
             gs_clear(GS_CLEAR_COLOR, &zero, 0.0, 0);
@@ -627,16 +849,21 @@ impl Filter {
         }
         gs_blend_state_pop();
         let small_tex = gs_texrender_get_texture(g.small);
+        lap.lap(S_SMALL);
 
-        // 3. Read-back and the newest mask.
+        // 3. Read-back and the newest result.
         let now = Instant::now();
         if opts.sync {
             self.render_sync(&mut g, small_tex, frame);
         } else if self.shared.connected.load(Ordering::Acquire) {
-            let i = (frame % 3) as usize;
+            // A ring of lag + 1 staging surfaces: this frame's copy is staged, and the one
+            // staged `lag` frames ago (its GPU copy finished by now) is mapped.
+            let n = opts.readback_lag + 1;
+            let i = (frame % n) as usize;
             gs_stage_texture(g.stages[i].0, small_tex);
             g.stages[i].1 = Some(frame);
-            let j = ((frame + 1) % 3) as usize; // staged two frames ago
+            lap.lap(S_STAGE);
+            let j = ((frame + 1) % n) as usize;
             if let Some(seq) = g.stages[j].1.take() {
                 if let Some(rgba) = g.read_stage(g.stages[j].0) {
                     self.shared.offer(InFrame {
@@ -648,9 +875,15 @@ impl Filter {
                 }
             }
         }
+        lap.lap(S_MAP);
         if let Some(r) = self.shared.result.try_lock().and_then(|mut s| s.take()) {
             if (r.width, r.height) == (sw, sh) && !opts.sync {
-                gs_texture_set_image(g.coef, r.data.as_ptr() as *const u8, sw * 8, false);
+                if r.gain {
+                    gs_texture_set_image(g.gain, r.data.as_ptr() as *const u8, sw * 16, false);
+                } else {
+                    gs_texture_set_image(g.coef, r.data.as_ptr() as *const u8, sw * 8, false);
+                }
+                g.gain_shown = r.gain;
                 g.mask_seq = Some(r.seq);
                 g.mask_at = now;
                 g.latency = frame.saturating_sub(r.seq);
@@ -658,8 +891,11 @@ impl Filter {
                 push(&mut g.stats.latency, l);
             }
         }
+        lap.lap(S_UPLOAD);
+        // A result of the other kind (the operation was just changed) is not shown.
         let valid = g.mask_seq.is_some()
             && now.duration_since(g.mask_at) < STALE
+            && g.gain_shown != opts.mask_op
             && (opts.sync || self.shared.connected.load(Ordering::Acquire));
 
         // 4. The composite (or the frame unchanged).
@@ -676,14 +912,56 @@ impl Filter {
                 .filter(|b| b.loaded && !b.texture.is_null())
                 .map(|b| b.texture)
                 .unwrap_or(small_tex);
-        let mode = if opts.mode == 3 && bg_tex == small_tex {
+        let mode = if g.gain_shown {
+            4
+        } else if opts.mode == 3 && bg_tex == small_tex {
             2
+        } else if opts.mode == 1 && opts.full_res_blur {
+            5
         } else {
             opts.mode
         };
+        let texel = vec2 {
+            __bindgen_anon_1: vec2__bindgen_ty_1 {
+                __bindgen_anon_1: vec2__bindgen_ty_1__bindgen_ty_1 {
+                    x: 1.0 / sw as f32,
+                    y: 1.0 / sh as f32,
+                },
+            },
+        };
+        gs_effect_set_vec2(g.param(c"small_texel"), &texel);
+        gs_effect_set_float(g.param(c"blur_radius"), opts.blur);
+        gs_effect_set_texture(g.param(c"small_image"), small_tex);
+        // The blurred background: blurred at the small copy's resolution (nine taps on
+        // 256×144 pixels), only upsampled by the composite, which uses the one blurred the
+        // frame before (a background one frame old; its rasterization is done).
+        let mut blur_tex = small_tex;
+        if valid && mode == 1 {
+            let (cur, prev) = ((frame % 2) as usize, ((frame + 1) % 2) as usize);
+            gs_blend_state_push();
+            gs_blend_function(GS_BLEND_ONE, GS_BLEND_ZERO);
+            let b = g.blurs[cur].0;
+            gs_texrender_reset(b);
+            if gs_texrender_begin(b, sw, sh) {
+                gs_ortho(0.0, sw as f32, 0.0, sh as f32, -100.0, 100.0);
+                while gs_effect_loop(g.effect, c"Blur".as_ptr()) {
+                    gs_draw_sprite(small_tex, 0, sw, sh);
+                }
+                gs_texrender_end(b);
+                g.blurs[cur].1 = Some(frame);
+                blur_tex = gs_texrender_get_texture(b);
+            }
+            gs_blend_state_pop();
+            if frame > 0 && g.blurs[prev].1 == Some(frame - 1) {
+                blur_tex = gs_texrender_get_texture(g.blurs[prev].0);
+            }
+        }
+        lap.lap(S_BLUR);
         gs_effect_set_texture(g.param(c"image"), show);
         gs_effect_set_texture(g.param(c"coef"), g.coef);
-        gs_effect_set_texture(g.param(c"small_image"), small_tex);
+        gs_effect_set_texture(g.param(c"gain_image"), g.gain);
+        gs_effect_set_float(g.param(c"gain_offset"), matte::GAIN_OFFSET);
+        gs_effect_set_texture(g.param(c"blur_image"), blur_tex);
         gs_effect_set_texture(g.param(c"bg_image"), bg_tex);
         let colour = vec4 {
             __bindgen_anon_1: vec4__bindgen_ty_1 {
@@ -697,16 +975,6 @@ impl Filter {
         };
         gs_effect_set_vec4(g.param(c"bg_color"), &colour);
         gs_effect_set_int(g.param(c"mode"), mode);
-        let texel = vec2 {
-            __bindgen_anon_1: vec2__bindgen_ty_1 {
-                __bindgen_anon_1: vec2__bindgen_ty_1__bindgen_ty_1 {
-                    x: 1.0 / sw as f32,
-                    y: 1.0 / sh as f32,
-                },
-            },
-        };
-        gs_effect_set_vec2(g.param(c"small_texel"), &texel);
-        gs_effect_set_float(g.param(c"blur_radius"), opts.blur);
         if valid {
             while gs_effect_loop(g.effect, c"Draw".as_ptr()) {
                 gs_draw_sprite(show, 0, w, h);
@@ -714,9 +982,14 @@ impl Filter {
         } else {
             copy(show, w, h);
         }
+        lap.lap(S_COMPOSITE);
 
         let added = t0.elapsed().saturating_sub(target_time).as_secs_f64() * 1000.0;
         push(&mut g.stats.added_ms, added);
+        push(&mut g.stats.own_ms, added - lap.ms[S_TARGET]);
+        for (q, v) in g.stats.steps.iter_mut().zip(lap.ms) {
+            push(q, v);
+        }
         g.stats.frames += 1;
         if valid {
             g.stats.masked += 1;
@@ -793,6 +1066,7 @@ impl Filter {
                 };
                 g.sync_prev = Some(mask);
                 gs_texture_set_image(g.coef, coef.as_ptr() as *const u8, sw * 8, false);
+                g.gain_shown = false;
                 g.mask_seq = Some(frame);
                 g.mask_at = Instant::now();
                 g.latency = 0;
@@ -807,7 +1081,19 @@ impl Filter {
 
     fn write_stats(&self, dir: &std::path::Path, s: &Stats, valid: bool) {
         let added: Vec<f64> = s.added_ms.iter().copied().collect();
+        let own: Vec<f64> = s.own_ms.iter().copied().collect();
         let lat: Vec<f64> = s.latency.iter().copied().collect();
+        let steps: serde_json::Map<String, Value> = STEPS
+            .iter()
+            .zip(&s.steps)
+            .map(|(name, q)| {
+                let v: Vec<f64> = q.iter().copied().collect();
+                (
+                    name.to_string(),
+                    json!([matte::percentile(&v, 0.5), matte::percentile(&v, 0.99)]),
+                )
+            })
+            .collect();
         let v = json!({
             "name": self.shared.name,
             "frames": s.frames,
@@ -819,8 +1105,11 @@ impl Filter {
             "added_ms": added,
             "added_ms_p50": matte::percentile(&added, 0.5),
             "added_ms_p99": matte::percentile(&added, 0.99),
+            "own_ms_p50": matte::percentile(&own, 0.5),
+            "own_ms_p99": matte::percentile(&own, 0.99),
             "latency_frames_p50": matte::percentile(&lat, 0.5),
             "latency_frames_p99": matte::percentile(&lat, 0.99),
+            "steps_ms_p50_p99": steps,
         });
         let name: String = self
             .shared

@@ -2,7 +2,8 @@
 //! temporal smoothing of the model's low-resolution mask, and the coefficients of a fast guided
 //! filter (He & Sun) that the composite shader applies at full resolution
 //! (`alpha = a · luma + b`), so the mask follows the frame's own edges instead of the model's
-//! blocky grid.
+//! blocky grid; and, for operations that change the picture (fix low light, match look), the
+//! gain map that carries the operation's low-resolution result to the full-resolution frame.
 
 /// Luma in 0..1 of RGBA8 pixels.
 pub fn luma(rgba: &[u8]) -> Vec<f32> {
@@ -108,6 +109,52 @@ pub fn mask_of_rgba_f32(data: &[u8]) -> Vec<f32> {
         .collect()
 }
 
+/// The offset of the gain map: `out = (x + GAIN_OFFSET) · g − GAIN_OFFSET`.
+pub const GAIN_OFFSET: f32 = 0.1;
+
+/// The f32 values of native-endian bytes (an `Rgba32F` image's data).
+pub fn floats(data: &[u8]) -> Vec<f32> {
+    data.chunks_exact(4)
+        .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Per-pixel, per-channel gains that take the low-resolution input `sent` (RGBA8) to the
+/// operation's `result` (RGBA f32, 0..1): the shader computes `(x + GAIN_OFFSET) · g −
+/// GAIN_OFFSET` for each full-resolution pixel `x`, which gives the result exactly where the
+/// frame equals its low-resolution copy and keeps the frame's own detail elsewhere (the offset
+/// keeps near-black pixels from getting unbounded gains). RGBA f32, alpha 1.
+pub fn gain_map(sent: &[u8], result: &[f32]) -> Vec<f32> {
+    sent.chunks_exact(4)
+        .zip(result.chunks_exact(4))
+        .flat_map(|(x, r)| {
+            let g = |k: usize| {
+                let v = if r[k].is_nan() {
+                    0.0
+                } else {
+                    r[k].clamp(0.0, 1.0)
+                };
+                ((v + GAIN_OFFSET) / (x[k] as f32 / 255.0 + GAIN_OFFSET)).clamp(0.0, 11.0)
+            };
+            [g(0), g(1), g(2), 1.0]
+        })
+        .collect()
+}
+
+/// Applies a gain map to RGBA8 pixels of the same size (what the shader does), for tests.
+#[cfg(test)]
+pub fn apply_gain(gain: &[f32], rgba: &[u8]) -> Vec<f32> {
+    gain.chunks_exact(4)
+        .zip(rgba.chunks_exact(4))
+        .flat_map(|(g, x)| {
+            let f = |k: usize| {
+                ((x[k] as f32 / 255.0 + GAIN_OFFSET) * g[k] - GAIN_OFFSET).clamp(0.0, 1.0)
+            };
+            [f(0), f(1), f(2)]
+        })
+        .collect()
+}
+
 /// Sorted-copy percentile (`q` in 0..1) of samples; `None` when empty.
 pub fn percentile(samples: &[f64], q: f64) -> Option<f64> {
     if samples.is_empty() {
@@ -165,6 +212,35 @@ mod tests {
         let mut same = vec![0.3f32];
         smooth_temporal(&[0.3], &mut same, 0.8);
         assert_eq!(same, [0.3]);
+    }
+
+    #[test]
+    fn gain_map_reproduces_the_result_and_keeps_detail() {
+        let sent = [10u8, 20, 30, 255, 0, 0, 0, 255, 255, 255, 255, 255];
+        let result = [
+            0.3f32,
+            0.5,
+            0.1,
+            1.0,
+            0.2,
+            0.2,
+            0.2,
+            1.0,
+            0.9,
+            1.2,
+            f32::NAN,
+            1.0,
+        ];
+        let g = gain_map(&sent, &result);
+        let out = apply_gain(&g, &sent);
+        let want = [0.3, 0.5, 0.1, 0.2, 0.2, 0.2, 0.9, 1.0, 0.0];
+        for (o, w) in out.iter().zip(want) {
+            assert!((o - w).abs() < 1e-5, "{out:?}");
+        }
+        // A pixel brighter than its low-resolution copy stays brighter after the gain.
+        let brighter = apply_gain(&g[..4], &[20, 30, 40, 255]);
+        assert!(brighter[0] > 0.3 && brighter[1] > 0.5 && brighter[2] > 0.1);
+        assert_eq!(floats(&1.5f32.to_ne_bytes()), [1.5]);
     }
 
     #[test]

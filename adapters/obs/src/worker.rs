@@ -1,12 +1,15 @@
 //! The filter's worker thread: owns the connection to the daemon and the stream, sends the
 //! newest read-back frame (latest wins: a frame not yet taken is replaced by the next), turns
-//! each returned mask into guided-filter coefficients and leaves them for the render thread.
-//! It reconnects by itself; OBS's threads never wait for it.
+//! each returned mask into guided-filter coefficients (remove background), or each returned
+//! picture into a gain map (fix low light, match look), and leaves them for the render thread.
+//! Operations that take reference images (match look) run as one interactive job per frame with
+//! the reference, since a stream carries no references. It reconnects by itself; OBS's threads
+//! never wait for it.
 
-use crate::matte;
-use easel_client::{protocol::ServerMessage, Client, ClientError, SharedInput};
-use easel_imaging::OwnedImage;
-use easel_protocol::{OperationInfo, PixelFormat, StreamSettings};
+use crate::{animatic, matte};
+use easel_client::{protocol::ServerMessage, Client, ClientError, SharedInput, SubmitOptions};
+use easel_imaging::{DecodeLimits, OwnedImage};
+use easel_protocol::{OperationInfo, PixelFormat, Priority, StreamSettings};
 use parking_lot::{Condvar, Mutex};
 use std::{
     collections::VecDeque,
@@ -26,13 +29,18 @@ pub struct InFrame {
     pub rgba: Vec<u8>,
 }
 
-/// Guided-filter coefficients for frame `seq` (`width`×`height` pairs of f32).
+/// What frame `seq` gave, `width`×`height`: guided-filter coefficients of a person mask
+/// (`[a, b]` pairs of f32), or with `gain` a gain map (RGBA f32, see [`matte::gain_map`]).
 pub struct Coefs {
     pub seq: u64,
     pub width: u32,
     pub height: u32,
+    pub gain: bool,
     pub data: Vec<f32>,
 }
+
+/// The operation whose result is a person mask; the others' results are pictures.
+pub const MASK_OPERATION: &str = "remove-background";
 
 /// What the worker needs from the filter's settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,6 +49,8 @@ pub struct Config {
     /// `easeld` to start when nothing answers (empty: never start one).
     pub daemon: Option<PathBuf>,
     pub settings: StreamSettings,
+    /// The reference image of operations that take one (match look).
+    pub reference: Option<PathBuf>,
     pub smoothing: f32,
     pub edge_radius: usize,
     pub refine_edges: bool,
@@ -95,8 +105,54 @@ impl Shared {
 
 struct Conn {
     client: Client,
-    stream: u64,
+    /// None for operations that run as jobs (they take a reference image).
+    stream: Option<u64>,
     generation: u64,
+}
+
+/// Whether the operation runs as one job per frame (with the reference image) instead of a
+/// stream.
+fn uses_jobs(config: &Config) -> bool {
+    config.reference.is_some()
+}
+
+/// The reference image, at most 256 pixels on its longer side (its colour statistics are
+/// what counts).
+fn load_reference(path: &std::path::Path) -> Result<OwnedImage, String> {
+    if path.as_os_str().is_empty() {
+        return Err("match look needs a reference look image; none is chosen".into());
+    }
+    let img = easel_imaging::decode_file(path, &DecodeLimits::default())
+        .map_err(|e| format!("cannot read the reference image {}: {e}", path.display()))?;
+    let img = if img.format == PixelFormat::Rgba8 {
+        img
+    } else {
+        easel_imaging::convert(&img.view(), PixelFormat::Rgba8)
+    };
+    if img.width <= 256 && img.height <= 256 {
+        return Ok(img);
+    }
+    let (_, _, w, h) = animatic::fit(img.width, img.height, 256, 256);
+    Ok(OwnedImage {
+        width: w,
+        height: h,
+        format: PixelFormat::Rgba8,
+        data: animatic::resize_rgba8(&img.data, img.width, img.height, w, h),
+    })
+}
+
+/// The frame as the daemon gets it (opaque) and the bytes kept for the result's step.
+fn opaque(f: InFrame) -> OwnedImage {
+    let mut rgba = f.rgba;
+    for p in rgba.chunks_exact_mut(4) {
+        p[3] = 255;
+    }
+    OwnedImage {
+        width: f.width,
+        height: f.height,
+        format: PixelFormat::Rgba8,
+        data: rgba,
+    }
 }
 
 /// At most this many frames are with the daemon at once (one running, one waiting).
@@ -107,8 +163,10 @@ pub fn run(shared: Arc<Shared>) {
     let mut conn: Option<Conn> = None;
     let mut next_try = Instant::now();
     let mut warned = false;
-    let mut in_flight: VecDeque<(u64, Instant, Vec<f32>)> = VecDeque::new();
+    // Frames with the daemon: their sequence number, when sent, and the bytes sent.
+    let mut in_flight: VecDeque<(u64, Instant, Vec<u8>)> = VecDeque::new();
     let mut prev_mask: Option<(u32, u32, Vec<f32>)> = None;
+    let mut reference: Option<(PathBuf, Result<OwnedImage, String>)> = None;
     let mut frame_error_logged = false;
     while !shared.stop.load(Ordering::Acquire) {
         let (generation, config) = shared.config.lock().clone();
@@ -151,21 +209,90 @@ pub fn run(shared: Arc<Shared>) {
             continue;
         };
         if c.generation != generation {
-            let _ = c.client.stream_close(c.stream);
-            match c.client.stream_open(config.settings.clone()) {
-                Ok(s) => {
-                    c.stream = s;
-                    c.generation = generation;
-                    in_flight.clear();
-                    prev_mask = None;
+            if let Some(s) = c.stream.take() {
+                let _ = c.client.stream_close(s);
+            }
+            in_flight.clear();
+            prev_mask = None;
+            frame_error_logged = false;
+            // A result of the old settings (another operation, perhaps) is not shown.
+            *shared.result.lock() = None;
+            if !uses_jobs(&config) {
+                match c.client.stream_open(config.settings.clone()) {
+                    Ok(s) => c.stream = Some(s),
+                    Err(e) => {
+                        lost(&shared, &mut conn, &mut warned, &e, &config);
+                        next_try = Instant::now() + RETRY;
+                        continue;
+                    }
+                }
+            }
+            c.generation = generation;
+        }
+        let Some(stream) = c.stream else {
+            // One job per frame, with the reference image.
+            let f = {
+                let mut g = shared.frame.lock();
+                if g.is_none() {
+                    shared.wake.wait_for(&mut g, Duration::from_millis(100));
+                }
+                g.take()
+            };
+            let Some(f) = f else { continue };
+            let Some(path) = config.reference.clone() else {
+                continue;
+            };
+            if reference.as_ref().is_none_or(|(p, _)| *p != path) {
+                let r = load_reference(&path);
+                if let Err(e) = &r {
+                    crate::log_warn(&format!(
+                        "[easel] '{}': {e}; frames pass through unchanged",
+                        shared.name
+                    ));
+                }
+                reference = Some((path, r));
+            }
+            let Some((_, Ok(ref_img))) = &reference else {
+                continue;
+            };
+            let (seq, img) = (f.seq, opaque(f));
+            let result = SharedInput::new(&img).and_then(|input| {
+                let refs = SharedInput::new(ref_img)?;
+                let o = SubmitOptions {
+                    params: config.settings.params.clone(),
+                    priority: Priority::Interactive,
+                    ..Default::default()
+                };
+                let job =
+                    c.client
+                        .submit_with(&config.settings.operation, &input, None, &[&refs], o)?;
+                c.client.wait(job, |_, _| {})
+            });
+            match result {
+                Ok(r) => {
+                    shared.processed.fetch_add(1, Ordering::Relaxed);
+                    if let Some(out) = picture_result(seq, &img.data, &r.image) {
+                        *shared.result.lock() = Some(out);
+                    }
+                }
+                Err(e) if e.code().is_some() => {
+                    shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    if !frame_error_logged {
+                        crate::log_warn(&format!(
+                            "[easel] '{}': the daemon could not process a frame: {e}",
+                            shared.name
+                        ));
+                        frame_error_logged = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
                 }
                 Err(e) => {
                     lost(&shared, &mut conn, &mut warned, &e, &config);
                     next_try = Instant::now() + RETRY;
-                    continue;
                 }
             }
-        }
+            continue;
+        };
         // Send the newest frame when the daemon has room for it.
         if in_flight.len() < MAX_IN_FLIGHT {
             let f = {
@@ -176,21 +303,11 @@ pub fn run(shared: Arc<Shared>) {
                 g.take()
             };
             if let Some(f) = f {
-                let guide = matte::luma(&f.rgba);
-                let mut rgba = f.rgba;
-                for p in rgba.chunks_exact_mut(4) {
-                    p[3] = 255;
-                }
-                let img = OwnedImage {
-                    width: f.width,
-                    height: f.height,
-                    format: PixelFormat::Rgba8,
-                    data: rgba,
-                };
+                let (seq, img) = (f.seq, opaque(f));
                 let sent = SharedInput::new(&img)
-                    .and_then(|input| c.client.stream_frame(c.stream, f.seq, &input, None));
+                    .and_then(|input| c.client.stream_frame(stream, seq, &input, None));
                 match sent {
-                    Ok(()) => in_flight.push_back((f.seq, Instant::now(), guide)),
+                    Ok(()) => in_flight.push_back((seq, Instant::now(), img.data)),
                     Err(e) => {
                         lost(&shared, &mut conn, &mut warned, &e, &config);
                         next_try = Instant::now() + RETRY;
@@ -220,44 +337,18 @@ pub fn run(shared: Arc<Shared>) {
             Ok(Some(m)) => match &m.msg {
                 ServerMessage::Frame { seq, .. } => {
                     let seq = *seq;
-                    let guide = take(&mut in_flight, seq);
+                    let sent = take(&mut in_flight, seq);
                     shared.processed.fetch_add(1, Ordering::Relaxed);
                     let Ok(img) = m.image() else { continue };
-                    let Some(guide) = guide else { continue };
-                    let img = if img.format == PixelFormat::Rgba32F {
-                        img
+                    let Some(sent) = sent else { continue };
+                    let out = if config.settings.operation == MASK_OPERATION {
+                        mask_result(seq, &sent, &img, &config, &mut prev_mask)
                     } else {
-                        easel_imaging::convert(&img.view(), PixelFormat::Rgba32F)
+                        picture_result(seq, &sent, &img)
                     };
-                    let (w, h) = (img.width, img.height);
-                    if guide.len() != (w * h) as usize {
-                        continue;
+                    if let Some(out) = out {
+                        *shared.result.lock() = Some(out);
                     }
-                    let mut mask = matte::mask_of_rgba_f32(&img.data);
-                    if let Some((pw, ph, prev)) = &prev_mask {
-                        if (*pw, *ph) == (w, h) {
-                            matte::smooth_temporal(prev, &mut mask, config.smoothing);
-                        }
-                    }
-                    let data = if config.refine_edges {
-                        matte::guided_coefficients(
-                            &guide,
-                            &mask,
-                            w as usize,
-                            h as usize,
-                            config.edge_radius.max(1),
-                            2e-3,
-                        )
-                    } else {
-                        matte::plain_coefficients(&mask)
-                    };
-                    prev_mask = Some((w, h, mask));
-                    *shared.result.lock() = Some(Coefs {
-                        seq,
-                        width: w,
-                        height: h,
-                        data,
-                    });
                 }
                 ServerMessage::FrameDropped { seq, .. } => {
                     take(&mut in_flight, *seq);
@@ -283,18 +374,87 @@ pub fn run(shared: Arc<Shared>) {
         }
     }
     if let Some(mut c) = conn {
-        let _ = c.client.stream_close(c.stream);
+        if let Some(s) = c.stream {
+            let _ = c.client.stream_close(s);
+        }
     }
 }
 
-fn take(in_flight: &mut VecDeque<(u64, Instant, Vec<f32>)>, seq: u64) -> Option<Vec<f32>> {
+fn as_rgba32f(img: &OwnedImage) -> std::borrow::Cow<'_, OwnedImage> {
+    if img.format == PixelFormat::Rgba32F {
+        std::borrow::Cow::Borrowed(img)
+    } else {
+        std::borrow::Cow::Owned(easel_imaging::convert(&img.view(), PixelFormat::Rgba32F))
+    }
+}
+
+/// A remove-background mask (of the frame whose bytes were `sent`) as smoothed guided-filter
+/// coefficients.
+fn mask_result(
+    seq: u64,
+    sent: &[u8],
+    img: &OwnedImage,
+    config: &Config,
+    prev_mask: &mut Option<(u32, u32, Vec<f32>)>,
+) -> Option<Coefs> {
+    let img = as_rgba32f(img);
+    let (w, h) = (img.width, img.height);
+    let guide = matte::luma(sent);
+    if guide.len() != (w * h) as usize {
+        return None;
+    }
+    let mut mask = matte::mask_of_rgba_f32(&img.data);
+    if let Some((pw, ph, prev)) = prev_mask.as_ref() {
+        if (*pw, *ph) == (w, h) {
+            matte::smooth_temporal(prev, &mut mask, config.smoothing);
+        }
+    }
+    let data = if config.refine_edges {
+        matte::guided_coefficients(
+            &guide,
+            &mask,
+            w as usize,
+            h as usize,
+            config.edge_radius.max(1),
+            2e-3,
+        )
+    } else {
+        matte::plain_coefficients(&mask)
+    };
+    *prev_mask = Some((w, h, mask));
+    Some(Coefs {
+        seq,
+        width: w,
+        height: h,
+        gain: false,
+        data,
+    })
+}
+
+/// A processed picture (of the frame whose bytes were `sent`) as a gain map.
+fn picture_result(seq: u64, sent: &[u8], img: &OwnedImage) -> Option<Coefs> {
+    let img = as_rgba32f(img);
+    let (w, h) = (img.width, img.height);
+    if sent.len() != (w * h * 4) as usize {
+        return None;
+    }
+    Some(Coefs {
+        seq,
+        width: w,
+        height: h,
+        gain: true,
+        data: matte::gain_map(sent, &matte::floats(&img.data)),
+    })
+}
+
+fn take(in_flight: &mut VecDeque<(u64, Instant, Vec<u8>)>, seq: u64) -> Option<Vec<u8>> {
     let pos = in_flight.iter().position(|(s, _, _)| *s == seq)?;
     // Anything older than an answered frame will not come back any more.
-    let mut guide = None;
+    let mut sent = None;
     for _ in 0..=pos {
-        guide = in_flight.pop_front().map(|(_, _, g)| g);
+        sent = in_flight.pop_front().map(|(_, _, g)| g);
     }
-    guide
+    sent
 }
 
 fn lost(
@@ -323,7 +483,11 @@ fn open(config: &Config, generation: u64) -> Result<(Conn, Vec<OperationInfo>), 
         None => Client::connect(&config.socket)?,
     };
     let ops = client.operations()?.operations;
-    let stream = client.stream_open(config.settings.clone())?;
+    let stream = if uses_jobs(config) {
+        None
+    } else {
+        Some(client.stream_open(config.settings.clone())?)
+    };
     Ok((
         Conn {
             client,
