@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
         --systemd) systemd=1; shift ;;
         --models) models=1; shift ;;
         --no-build) build=0; shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done

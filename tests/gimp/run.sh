@@ -12,13 +12,18 @@
 # refine it twice. Afterwards the key must be in no file the run wrote.
 #
 # Environment: EASELD (default target/debug/easeld), EASEL_GIMP_CHROOT (default
-# /opt/easel-gimp-trixie), EASEL_GIMP_KEEP=1 keeps the work folder.
+# /opt/easel-gimp-trixie), EASEL_GIMP_KEEP=1 keeps the work folder. EASEL_INSTALLED_HOME and
+# EASEL_INSTALLED_PREFIX (tests/install/run.sh): test a user install that host/install.sh --gimp
+# made instead, the plug-in in that HOME's GIMP folder (bind-mounted in) and PREFIX/bin/easeld.
 set -u
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE="$REPO/tests/gimp"
+INSTALLED_HOME=${EASEL_INSTALLED_HOME:-}
+[ -n "$INSTALLED_HOME" ] && EASELD=${EASELD:-${EASEL_INSTALLED_PREFIX:?needed with EASEL_INSTALLED_HOME}/bin/easeld}
 EASELD=${EASELD:-$REPO/target/debug/easeld}
 MISBEHAVE="$(dirname "$EASELD")/libeasel_testing_misbehave.so"
+[ -n "$INSTALLED_HOME" ] && MISBEHAVE="$REPO/target/debug/libeasel_testing_misbehave.so"
 PHOTOS=${EASEL_PHOTOS:-$REPO/../shared/fixtures/photos}
 MODELS=${EASEL_MODELS:-$REPO/../shared/models}
 ROOT=${EASEL_GIMP_CHROOT:-/opt/easel-gimp-trixie}
@@ -83,7 +88,8 @@ for m in /proc /sys /dev /dev/shm "$WORK"; do
     bind "$m" || { fail "bind-mounting $m into the chroot"; finish; }
 done
 
-export HOME_IN="$WORK/home"
+export HOME_IN="${INSTALLED_HOME:-$WORK/home}"
+if [ -n "$INSTALLED_HOME" ]; then bind "$HOME_IN" || { fail "bind-mounting $HOME_IN"; finish; }; fi
 mkdir -p "$HOME_IN/.config/GIMP/3.0/plug-ins" "$WORK/plugins" "$WORK/photos" "$WORK/run"
 mkdir -m 700 "$WORK/runtime"
 chmod 700 "$WORK/run"
@@ -97,9 +103,13 @@ plugin_dirs = ["$WORK/plugins"]
 model_dirs = ["$MODELS"]
 TOML
 
-echo "== installing the plug-in with adapters/gimp/install.sh"
 PLUGDIR="$HOME_IN/.config/GIMP/3.0/plug-ins"
-if "$REPO/adapters/gimp/install.sh" "$PLUGDIR" >/dev/null \
+if [ -n "$INSTALLED_HOME" ]; then
+    echo "== the plug-in host/install.sh installed into $PLUGDIR"
+else
+    echo "== installing the plug-in with adapters/gimp/install.sh"
+fi
+if { [ -n "$INSTALLED_HOME" ] || "$REPO/adapters/gimp/install.sh" "$PLUGDIR" >/dev/null; } \
         && [ -x "$PLUGDIR/easel-gimp/easel-gimp.py" ] \
         && [ -f "$PLUGDIR/easel-gimp/easel_client/client.py" ]; then
     pass

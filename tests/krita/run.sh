@@ -14,13 +14,18 @@
 #
 # Environment: EASELD (default target/debug/easeld), EASEL_KRITA_SCREENSHOT (default
 # target/krita/krita-docker.png, never a tracked file: copy it to docs/images on purpose; "none"
-# to skip), EASEL_KRITA_KEEP=1 keeps the work folder.
+# to skip), EASEL_KRITA_KEEP=1 keeps the work folder. EASEL_INSTALLED_HOME and
+# EASEL_INSTALLED_PREFIX (tests/install/run.sh): test a user install that host/install.sh --krita
+# made instead, the plug-in in that HOME's pykrita folder and PREFIX/bin/easeld.
 set -u
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE="$REPO/tests/krita"
+INSTALLED_HOME=${EASEL_INSTALLED_HOME:-}
+[ -n "$INSTALLED_HOME" ] && EASELD=${EASELD:-${EASEL_INSTALLED_PREFIX:?needed with EASEL_INSTALLED_HOME}/bin/easeld}
 EASELD=${EASELD:-$REPO/target/debug/easeld}
 TARGET_DIR=$(dirname "$EASELD")
+[ -n "$INSTALLED_HOME" ] && TARGET_DIR=$REPO/target/debug   # the test plugin is not installed
 MISBEHAVE="$TARGET_DIR/libeasel_testing_misbehave.so"
 SHOT=${EASEL_KRITA_SCREENSHOT:-$REPO/target/krita/krita-docker.png}
 PHOTOS=${EASEL_PHOTOS:-$REPO/../shared/fixtures/photos}
@@ -62,7 +67,7 @@ fi
 [ -e "$MISBEHAVE" ] || { fail "$MISBEHAVE not built (cargo build -p easel-testing-misbehave)"; finish; }
 
 WORK=$(mktemp -d /tmp/easel-krita-test.XXXXXX)
-export HOME="$WORK/home"
+export HOME="${INSTALLED_HOME:-$WORK/home}"
 export XDG_RUNTIME_DIR="$WORK/runtime"
 export XDG_CONFIG_HOME="$HOME/.config" XDG_DATA_HOME="$HOME/.local/share" XDG_CACHE_HOME="$HOME/.cache"
 mkdir -p "$HOME/.config" "$HOME/.local/share/krita" "$WORK/plugins"
@@ -124,6 +129,12 @@ EOF
 }
 
 # ---------------------------------------------------------------------------------- the plugin
+PYKRITA="$HOME/.local/share/krita/pykrita"
+if [ -n "$INSTALLED_HOME" ]; then
+echo "== the plug-in host/install.sh installed into $PYKRITA, enabled in kritarc"
+[ -f "$PYKRITA/easel_krita/easel_client/client.py" ] && grep -qx 'enable_easel_krita=true' \
+    "$HOME/.config/kritarc" && pass || fail "the installed plug-in in $PYKRITA, enabled"
+else
 echo "== building the plugin zip and installing it with Krita's importer"
 ZIP=$("$PY" "$REPO/adapters/krita/build_zip.py" --out "$WORK/dist/easel_krita.zip") \
     && pass || { fail "build_zip.py"; finish; }
@@ -134,7 +145,7 @@ if timeout 60 "$PY" /usr/share/krita/pykrita/plugin_importer/plugin_importer.py 
 else
     fail "Krita's plugin importer installs the zip (with easel_client inside)"
 fi
-PYKRITA="$HOME/.local/share/krita/pykrita"
+fi
 
 # ---------------------------------------------------------------------------------- unit tests
 echo "== pixel conversions (plain Python)"
@@ -209,7 +220,7 @@ else
 fi
 
 echo "== Krita GUI under Xvfb with the Easel docker"
-printf '[python]\nenable_easel_krita=true\n' > "$HOME/.config/kritarc"
+[ -n "$INSTALLED_HOME" ] || printf '[python]\nenable_easel_krita=true\n' > "$HOME/.config/kritarc"
 GUI_SOCK="$XDG_RUNTIME_DIR/gui/easeld.sock"
 write_config "$GUI_SOCK" "$WORK/gui.toml"
 DISPLAY_NUM=""
