@@ -17,7 +17,8 @@ pub enum SrModel {
     Swin2srX2,
 }
 
-/// Least overlap between the model-sized tiles of one job, in input pixels.
+/// Least overlap between the model-sized tiles of one job, in input pixels (see
+/// [`SrModel::overlap`]: Real-ESRGAN x4plus takes twice this).
 pub const TILE_OVERLAP: usize = 16;
 
 impl SrModel {
@@ -78,6 +79,30 @@ impl SrModel {
         match self {
             SrModel::Swin2srX2 => 8,
             _ => 1,
+        }
+    }
+
+    /// Context added on every side of the whole image before tiling, by mirroring without
+    /// repeating the edge pixel, and cropped from the result: what realesrgan-ncnn-vulkan, the
+    /// program these Real-ESRGAN files come from, does (`prepadding` = 10 in its main.cpp, the
+    /// mirroring of realesrgan_preproc.comp). Without it the model's zero padding darkens or
+    /// rings along the image's edges, which differs from the reference there by up to 0.3
+    /// (benches/enhance_parity.md). Swin2SR: none (its reference pads nothing either).
+    pub fn border(self) -> usize {
+        match self {
+            SrModel::RealesrGeneralX4v3 | SrModel::RealesrganX4plus => 10,
+            SrModel::Swin2srX2 => 0,
+        }
+    }
+
+    /// Least overlap between neighbouring tiles, in input pixels. RRDBNet (x4plus) reaches much
+    /// further than SRVGGNet: against one whole-image call its tiled result was at 42 dB with
+    /// 16 and 45.5 dB with 32 (benches/enhance_parity.md; each tile then has 16 pixels of context
+    /// at the middle of a seam, the reference 10), for about a third more model time.
+    pub fn overlap(self) -> usize {
+        match self {
+            SrModel::RealesrganX4plus => 2 * TILE_OVERLAP,
+            _ => TILE_OVERLAP,
         }
     }
 
@@ -144,7 +169,7 @@ fn run_once(
 }
 
 /// Upscales a planar RGB image (0..1) with `model`, in tiles of at most `tile` input pixels a
-/// side blended across `TILE_OVERLAP`; `progress(done, total)` is called after each tile and
+/// side blended across `model.overlap()`; `progress(done, total)` is called after each tile and
 /// cancellation is checked before each. Returns planar RGB at `model.scale()` × the size.
 pub fn upscale_planar(
     host: &Host<'_>,
@@ -154,9 +179,10 @@ pub fn upscale_planar(
     tile: usize,
     progress: &dyn Fn(usize, usize),
 ) -> PluginResult<Vec<f32>> {
-    let tile = tile.max(2 * TILE_OVERLAP);
-    let xs = tiling::spans(w, tile, TILE_OVERLAP, model.multiple());
-    let ys = tiling::spans(h, tile, TILE_OVERLAP, model.multiple());
+    let overlap = model.overlap();
+    let tile = tile.max(2 * overlap);
+    let xs = tiling::spans(w, tile, overlap, model.multiple());
+    let ys = tiling::spans(h, tile, overlap, model.multiple());
     let total = xs.len() * ys.len();
     if total == 1 {
         host.check_cancelled()?;
@@ -164,19 +190,98 @@ pub fn upscale_planar(
         progress(1, 1);
         return Ok(out);
     }
-    let mut blender = Blender::new(3, w, h, model.scale(), TILE_OVERLAP);
+    // Each tile gives the part it owns (its core: up to the middle of each overlap, where it has
+    // at least half the overlap as context) widened by a quarter of the overlap, and neighbours
+    // cross-fade over those two quarters, so no pixel comes from within a quarter of the overlap
+    // of a tile's edge, where the tile has almost no context (fading over the whole overlap
+    // mixed those in).
+    let fade = overlap / 4;
+    let widen = |core: (usize, usize), span: tiling::Span, len: usize| {
+        let start = if core.0 == 0 {
+            0
+        } else {
+            core.0.saturating_sub(fade).max(span.start)
+        };
+        let end = if core.1 == len {
+            len
+        } else {
+            (core.1 + fade).min(span.start + span.len)
+        };
+        tiling::Span {
+            start,
+            len: end - start,
+        }
+    };
+    let (cx, cy) = (tiling::cores(&xs), tiling::cores(&ys));
+    let s = model.scale();
+    let mut blender = Blender::new(3, w, h, s, 2 * fade);
     let mut done = 0;
-    for &y in &ys {
-        for &x in &xs {
+    for (&y, &core_y) in ys.iter().zip(&cy) {
+        for (&x, &core_x) in xs.iter().zip(&cx) {
             host.check_cancelled()?;
             let crop = tiling::crop_planar(rgb, (w, h), 3, x, y);
             let out = run_once(host, model, &crop, (x.len, y.len))?;
-            blender.place(x, y, &out);
+            let (px, py) = (widen(core_x, x, w), widen(core_y, y, h));
+            let part = tiling::crop_planar(
+                &out,
+                (x.len * s, y.len * s),
+                3,
+                tiling::Span {
+                    start: (px.start - x.start) * s,
+                    len: px.len * s,
+                },
+                tiling::Span {
+                    start: (py.start - y.start) * s,
+                    len: py.len * s,
+                },
+            );
+            blender.place(px, py, &part);
             done += 1;
             progress(done, total);
         }
     }
     Ok(blender.finish())
+}
+
+/// Index `i` (which may lie outside `0..len`) mirrored into it without repeating the edge
+/// sample (-1 -> 1, len -> len - 2), periodically for any distance.
+fn reflect101(i: isize, len: usize) -> usize {
+    if len <= 1 {
+        return 0;
+    }
+    let period = 2 * (len as isize - 1);
+    let m = i.rem_euclid(period);
+    (if m < len as isize { m } else { period - m }) as usize
+}
+
+/// Pads a planar image by `b` pixels on every side, mirrored without repeating the edge.
+fn pad_reflect101_planar(src: &[f32], (w, h): (usize, usize), planes: usize, b: usize) -> Vec<f32> {
+    let (pw, ph) = (w + 2 * b, h + 2 * b);
+    let cols: Vec<usize> = (0..pw)
+        .map(|x| reflect101(x as isize - b as isize, w))
+        .collect();
+    let mut out = Vec::with_capacity(planes * pw * ph);
+    for p in 0..planes {
+        let plane = &src[p * w * h..(p + 1) * w * h];
+        for y in 0..ph {
+            let row = &plane[reflect101(y as isize - b as isize, h) * w..][..w];
+            out.extend(cols.iter().map(|&x| row[x]));
+        }
+    }
+    out
+}
+
+/// Crops `b` pixels from every side of a planar image of `w` × `h`.
+fn crop_border_planar(src: &[f32], (w, h): (usize, usize), planes: usize, b: usize) -> Vec<f32> {
+    let (cw, ch) = (w - 2 * b, h - 2 * b);
+    let mut out = Vec::with_capacity(planes * cw * ch);
+    for p in 0..planes {
+        let plane = &src[p * w * h..(p + 1) * w * h];
+        for y in b..b + ch {
+            out.extend_from_slice(&plane[y * w + b..][..cw]);
+        }
+    }
+    out
 }
 
 fn clamp01(v: f32) -> f32 {
@@ -269,7 +374,14 @@ impl Upscale {
             host.progress(0.05 + 0.9 * done as f32 / total as f32, msg.as_str().into());
         };
         host.progress(0.05, format!("{} inference", model.id()).as_str().into());
-        let mut up = upscale_planar(host, model, &planar, (w, h), model.tile(), &progress)?;
+        let b = model.border();
+        let (pw, ph) = (w + 2 * b, h + 2 * b);
+        let padded = pad_reflect101_planar(&planar, (w, h), 3, b);
+        drop(planar);
+        let up = upscale_planar(host, model, &padded, (pw, ph), model.tile(), &progress)?;
+        drop(padded);
+        let s = model.scale();
+        let mut up = crop_border_planar(&up, (pw * s, ph * s), 3, b * s);
         if model.scale() == 2 * f {
             // ×4 model for a ×2 result: the exact 2×2 area mean, no aliasing.
             up = halve_planar(&up, w * model.scale(), h * model.scale(), 3);
@@ -371,6 +483,31 @@ impl Operation for Upscale {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn border_padding_mirrors_without_the_edge_and_crops_back() {
+        assert_eq!(
+            (-3..7).map(|i| reflect101(i, 4)).collect::<Vec<_>>(),
+            [3, 2, 1, 0, 1, 2, 3, 2, 1, 0]
+        );
+        assert_eq!(reflect101(-5, 1), 0);
+        // 3 × 2, two planes: pad by 2 (more than the height) and crop back.
+        let src: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        let padded = pad_reflect101_planar(&src, (3, 2), 2, 2);
+        assert_eq!(padded.len(), 2 * 7 * 6);
+        assert_eq!(&padded[2 * 7..3 * 7], &[2.0, 1.0, 0.0, 1.0, 2.0, 1.0, 0.0]);
+        assert_eq!(
+            &padded[0..7],
+            &[2.0, 1.0, 0.0, 1.0, 2.0, 1.0, 0.0],
+            "row -2 is row 0"
+        );
+        assert_eq!(
+            &padded[7..14],
+            &[5.0, 4.0, 3.0, 4.0, 5.0, 4.0, 3.0],
+            "row -1 is row 1"
+        );
+        assert_eq!(crop_border_planar(&padded, (7, 6), 2, 2), src);
+    }
 
     #[test]
     fn descriptors_declare_scale_flags_and_models() {
