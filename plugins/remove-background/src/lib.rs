@@ -5,7 +5,9 @@
 //! into the model's tensor, turns the model's output into a mask at the image's size, and, for
 //! cutouts, estimates the foreground colour where the mask is soft so no halo of the old
 //! background remains. The numerical parts are plain functions in [`segmodel`] and [`foreground`];
-//! resampling and box means are `easel-pixels`'.
+//! box means and Pillow's Lanczos are `easel-pixels`'; the two-tap bilinear resizes of IS-Net's
+//! and MediaPipe's reference pipelines ([`segmodel::bilinear_u8`]) are here, each model being
+//! resampled as its reference does it (benches/reference_parity.py, benches/parity.md).
 
 pub mod foreground;
 pub mod segmodel;

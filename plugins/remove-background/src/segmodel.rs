@@ -1,7 +1,7 @@
 //! The segmentation models this plugin drives: their input and output contracts (see
 //! `shared/models/README.md`), pre-processing into tensors and post-processing into a mask.
 
-use easel_pixels::{resize_packed, resize_u8, Filter};
+use easel_pixels::{resize_u8, Filter};
 use easel_sdk::{PluginError, PluginResult, Tensor};
 
 /// ImageNet statistics, as U²-Net was trained with.
@@ -97,26 +97,39 @@ impl SegModel {
     }
 
     /// The model's input tensor from a packed RGB image in 0..1 (`width`×`height`).
+    ///
+    /// Each model's image is shrunk or enlarged as its reference pipeline does it, to 8 bits as
+    /// there (benches/reference_parity.py measures ours against each): these quantised models
+    /// move their masks on sub-pixel and sub-ulp changes of their input (a triangle filter
+    /// instead of rembg's Lanczos moved U²-Net's mask by IoU 0.81 on a fixture photo, pixel
+    /// centres instead of imgly's corner grid IS-Net's by IoU 0.93), so only the reference's own
+    /// resampling reproduces their masks.
     pub fn input_tensor(self, rgb: &[f32], width: usize, height: usize) -> Tensor {
         let (mw, mh) = self.input_size();
-        // U²-Net is very sensitive to how its input was shrunk (a triangle filter instead of
-        // rembg's Lanczos moved its mask by IoU 0.81 on a fixture photo): resample as its
-        // reference does, Pillow's 8-bit Lanczos (rembg `BaseSession.normalize`).
-        let mut small = match self {
-            SegModel::U2netp => lanczos_u8(rgb, (width, height), 3, (mw, mh)),
-            _ => resize_packed(rgb, (width, height), 3, (mw, mh), Filter::Bilinear),
-        };
-        for v in &mut small {
-            *v = v.clamp(0.0, 1.0);
-        }
-        match self {
-            SegModel::IsnetGeneralSmall => normalize_isnet(&mut small),
-            SegModel::U2netp => normalize_imagenet_by_max(&mut small),
-            SegModel::MediapipeMeet => {}
-        }
-        let data = match self.layout() {
-            Layout::Nchw => hwc_to_chw(&small, mw, mh, 3),
-            Layout::Nhwc => small,
+        let size = (width, height);
+        let data = match self {
+            // rembg `BaseSession.normalize`: Pillow's 8-bit Lanczos, by the max, ImageNet.
+            SegModel::U2netp => {
+                let mut small = lanczos_u8(rgb, size, 3, (mw, mh));
+                normalize_imagenet_by_max(&mut small);
+                hwc_to_chw(&small, mw, mh, 3)
+            }
+            // @imgly/background-removal-node `runInference`: `tensorResizeBilinear` (corner
+            // grid, 8 bits) and `tensorHWCtoBCHW`, (x − 128) / 256 on the 8-bit values.
+            SegModel::IsnetGeneralSmall => {
+                let mut small = bilinear_u8(rgb, size, 3, (mw, mh), Grid::Corner);
+                normalize_isnet(&mut small);
+                hwc_to_chw(&small, mw, mh, 3)
+            }
+            // obs-backgroundremoval `runFilterModelInference`: `cv::resize` (INTER_LINEAR) of
+            // the 8-bit RGB image, then `Model::prepareInputToNetwork`, x / 255; NHWC.
+            SegModel::MediapipeMeet => {
+                let mut small = bilinear_u8(rgb, size, 3, (mw, mh), Grid::Centre);
+                for v in &mut small {
+                    *v /= 255.0;
+                }
+                small
+            }
         };
         Tensor::new(self.input_name(), &self.input_shape(), data)
     }
@@ -153,22 +166,99 @@ impl SegModel {
 }
 
 impl SegModel {
-    /// The mask at the image's size (`width`×`height`) from the model-sized mask in 0..1.
-    /// U²-Net's as rembg does it (`U2netpSession.predict`): to 8 bits by truncation, then
-    /// Pillow's Lanczos; the others with the smooth triangle filter.
+    /// The mask at the image's size (`width`×`height`) from the model-sized mask in 0..1, as
+    /// each reference does it: to 8 bits, then resampled (the result is in multiples of 1/255).
+    /// U²-Net's as rembg's `U2netpSession.predict` (truncated, Pillow's Lanczos); IS-Net's as
+    /// imgly's `convertFloat32ToUint8` (truncated: stored into a `Uint8Array`) and
+    /// `tensorResizeBilinear`; MediaPipe's as obs-backgroundremoval (`convertTo(CV_8U, 255)`,
+    /// rounded, then `cv::resize` INTER_LINEAR in the filter).
     pub fn mask_to_size(self, small: &[f32], width: usize, height: usize) -> Vec<f32> {
         let (mw, mh) = self.input_size();
+        let truncated = |v: f32| (v.clamp(0.0, 1.0) * 255.0).floor() / 255.0;
         match self {
             SegModel::U2netp => {
-                let q: Vec<f32> = small
-                    .iter()
-                    .map(|&v| (v.clamp(0.0, 1.0) * 255.0).floor() / 255.0)
-                    .collect();
+                let q: Vec<f32> = small.iter().map(|&v| truncated(v)).collect();
                 lanczos_u8(&q, (mw, mh), 1, (width, height))
             }
-            _ => resize_packed(small, (mw, mh), 1, (width, height), Filter::Bilinear),
+            SegModel::IsnetGeneralSmall => {
+                let q: Vec<f32> = small.iter().map(|&v| truncated(v)).collect();
+                let out = bilinear_u8(&q, (mw, mh), 1, (width, height), Grid::Corner);
+                out.iter().map(|&v| v / 255.0).collect()
+            }
+            SegModel::MediapipeMeet => {
+                let out = bilinear_u8(small, (mw, mh), 1, (width, height), Grid::Centre);
+                out.iter().map(|&v| v / 255.0).collect()
+            }
         }
     }
+}
+
+/// Where a two-tap bilinear resize reads its source (see [`bilinear_u8`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grid {
+    /// Pixel centres: output `x` reads source `(x + 0.5)·s − 0.5`, clamped to the image
+    /// (OpenCV's `cv::resize` with `INTER_LINEAR`).
+    Centre,
+    /// Corners: output `x` reads source `x·s` (`tensorResizeBilinear` of
+    /// @imgly/background-removal-node 1.4.5, `dist/index.cjs`).
+    Corner,
+}
+
+/// The two source indices and the weight of the second along one axis, per output index.
+fn bilinear_taps(src: usize, dst: usize, grid: Grid) -> Vec<(usize, usize, f64)> {
+    let scale = src as f64 / dst as f64;
+    (0..dst)
+        .map(|x| {
+            let f = match grid {
+                Grid::Centre => ((x as f64 + 0.5) * scale - 0.5).max(0.0),
+                Grid::Corner => x as f64 * scale,
+            };
+            let i0 = (f.floor() as usize).min(src - 1);
+            let i1 = (i0 + 1).min(src - 1);
+            let w = if i1 == i0 { 0.0 } else { f - i0 as f64 };
+            (i0, i1, w)
+        })
+        .collect()
+}
+
+/// Two-tap bilinear resize without a stretched kernel (shrinking reads the two nearest source
+/// samples on each axis, as OpenCV's `INTER_LINEAR` and imgly's resizer do), from packed
+/// values in 0..1 that are first rounded to 8 bits; returns 8-bit values as f32 (0..255,
+/// whole numbers), each rounded half up from the f64 sum `Σ wy·wx·v` (JavaScript's
+/// `Math.round`; OpenCV's fixed point rounds half up too and differs by at most 1).
+pub fn bilinear_u8(
+    src: &[f32],
+    (width, height): (usize, usize),
+    channels: usize,
+    (dst_width, dst_height): (usize, usize),
+    grid: Grid,
+) -> Vec<f32> {
+    assert_eq!(src.len(), width * height * channels, "bilinear_u8: size");
+    if width == 0 || height == 0 {
+        return vec![0.0; dst_width * dst_height * channels];
+    }
+    // One byte per sample: a large photo's source stays small (its f64 copy would be 8x).
+    let img: Vec<u8> = src
+        .iter()
+        .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect();
+    let xs = bilinear_taps(width, dst_width, grid);
+    let ys = bilinear_taps(height, dst_height, grid);
+    let mut out = Vec::with_capacity(dst_width * dst_height * channels);
+    for &(y0, y1, dy) in &ys {
+        let (r0, r1) = (y0 * width, y1 * width);
+        for &(x0, x1, dx) in &xs {
+            for c in 0..channels {
+                let at = |r: usize, x: usize| f64::from(img[(r + x) * channels + c]);
+                let v = (1.0 - dx) * (1.0 - dy) * at(r0, x0)
+                    + dx * (1.0 - dy) * at(r0, x1)
+                    + (1.0 - dx) * dy * at(r1, x0)
+                    + dx * dy * at(r1, x1);
+                out.push((v + 0.5).floor().clamp(0.0, 255.0) as f32);
+            }
+        }
+    }
+    out
 }
 
 /// Resizes like Pillow's `Image.resize(size, Image.LANCZOS)` on an 8-bit image: values in 0..1
@@ -191,10 +281,11 @@ pub fn lanczos_u8(
         .collect()
 }
 
-/// IS-Net's normalisation: `(x − 128) / 256` on 0..255 values, given 0..1 values.
+/// IS-Net's normalisation: `(x − 128) / 256` on 8-bit values (0..255, exact in f32 as in
+/// imgly's `tensorHWCtoBCHW`).
 pub fn normalize_isnet(rgb: &mut [f32]) {
     for v in rgb {
-        *v = (*v * 255.0 - 128.0) / 256.0;
+        *v = (*v - 128.0) / 256.0;
     }
 }
 
@@ -279,7 +370,7 @@ mod tests {
 
     #[test]
     fn isnet_normalisation_maps_0_128_255() {
-        let mut v = [0.0, 128.0 / 255.0, 1.0];
+        let mut v = [0.0, 128.0, 255.0];
         normalize_isnet(&mut v);
         assert!((v[0] + 0.5).abs() < 1e-6);
         assert!(v[1].abs() < 1e-6);
@@ -355,9 +446,9 @@ mod tests {
     }
 
     #[test]
-    fn u2netp_resamples_as_rembg_and_the_others_smoothly() {
-        // A hard vertical edge: Lanczos overshoots (8-bit clipped), the triangle filter does
-        // not; and a U²-Net mask comes back truncated to 8 bits.
+    fn each_model_resamples_as_its_reference() {
+        // A hard vertical edge: Lanczos overshoots (8-bit clipped); and a U²-Net mask comes
+        // back truncated to 8 bits.
         let rgb: Vec<f32> = (0..40 * 30)
             .flat_map(|i| if i % 40 < 20 { [0.2; 3] } else { [0.8; 3] })
             .collect();
@@ -374,8 +465,46 @@ mod tests {
         let small = vec![0.5f32; 320 * 320];
         let m = SegModel::U2netp.mask_to_size(&small, 50, 40);
         assert!(m.iter().all(|&v| (v - 127.0 / 255.0).abs() < 1e-6));
+        // IS-Net's is truncated too (imgly's Uint8Array), MediaPipe's rounded (OpenCV's
+        // convertTo).
         let m = SegModel::IsnetGeneralSmall.mask_to_size(&vec![0.5; 1024 * 1024], 50, 40);
-        assert!(m.iter().all(|&v| (v - 0.5).abs() < 1e-6));
+        assert!(m.iter().all(|&v| (v - 127.0 / 255.0).abs() < 1e-6));
+        let m = SegModel::MediapipeMeet.mask_to_size(&vec![0.5; 256 * 144], 50, 40);
+        assert!(m.iter().all(|&v| (v - 128.0 / 255.0).abs() < 1e-6));
+        // Two-tap bilinear on the edge: no overshoot, 8-bit steps; IS-Net's input values are
+        // (k − 128) / 256 for whole k.
+        let t = SegModel::IsnetGeneralSmall.input_tensor(&rgb, 40, 30);
+        for &v in &t.data[..1024] {
+            let k = v * 256.0 + 128.0;
+            assert!((51.0..=204.0).contains(&k) && k.fract() == 0.0, "{v}");
+        }
+    }
+
+    #[test]
+    fn bilinear_u8_matches_opencv_and_imgly() {
+        // Values printed by cv2.resize(INTER_LINEAR) (OpenCV 5.0) and by imgly's
+        // tensorResizeBilinear formula for the row [0, 100, 200, 255] (and a flat second row).
+        let row = [0.0, 100.0, 200.0, 255.0, 50.0, 50.0, 50.0, 50.0].map(|v: f32| v / 255.0);
+        let first = |out: Vec<f32>, w: usize| out[..w].to_vec();
+        let cv8 = bilinear_u8(&row, (4, 2), 1, (8, 2), Grid::Centre);
+        assert_eq!(first(cv8, 8), [0., 25., 75., 125., 175., 214., 241., 255.]);
+        let cv3 = bilinear_u8(&row, (4, 2), 1, (3, 2), Grid::Centre);
+        assert_eq!(first(cv3, 3), [17., 150., 246.]);
+        let rows = bilinear_u8(&row, (4, 2), 1, (4, 3), Grid::Centre);
+        assert_eq!([rows[0], rows[4], rows[8]], [0., 25., 50.]);
+        assert_eq!([rows[2], rows[6], rows[10]], [200., 125., 50.]);
+        let js8 = bilinear_u8(&row, (4, 2), 1, (8, 2), Grid::Corner);
+        assert_eq!(first(js8, 8), [0., 50., 100., 150., 200., 228., 255., 255.]);
+        let js3 = bilinear_u8(&row, (4, 2), 1, (3, 2), Grid::Corner);
+        assert_eq!(first(js3, 3), [0., 133., 237.]);
+        // Constants stay, channels stay apart, empty sources give zeros.
+        let rgb: Vec<f32> = (0..5 * 3).flat_map(|_| [0.2, 0.4, 0.6]).collect();
+        let out = bilinear_u8(&rgb, (5, 3), 3, (7, 2), Grid::Corner);
+        assert!(out.chunks(3).all(|p| p == [51.0, 102.0, 153.0]));
+        assert_eq!(
+            bilinear_u8(&[], (0, 0), 1, (2, 2), Grid::Centre),
+            vec![0.0; 4]
+        );
     }
 
     #[test]

@@ -185,7 +185,8 @@ fn mediapipe_gets_nhwc_and_its_logits_are_softmaxed() {
             &[("model", choice("mediapipe-meet"))],
         )
         .unwrap();
-    let want = 1.0 / (1.0 + (-2.0f32).exp());
+    // The person probability, to 8 bits as obs-backgroundremoval's `convertTo(CV_8U, 255)`.
+    let want = (255.0 / (1.0 + (-2.0f32).exp())).round() / 255.0;
     assert!(rgba(&out)
         .chunks_exact(4)
         .all(|p| (p[3] - want).abs() < 1e-5));
