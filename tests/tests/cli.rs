@@ -101,6 +101,11 @@ fn run_starts_the_daemon_and_writes_results_for_files_and_folders() {
     );
     assert!(ok, "{stderr}");
     assert!(stderr.contains("at (100, 50)"), "{stderr}");
+    // It says the edited region and what the file holds: the whole image.
+    assert!(
+        stderr.contains("100x100 at (100, 50)") && stderr.contains("(451x300)"),
+        "{stderr}"
+    );
     let inv = image::open(&inverted).unwrap().to_rgba8();
     let orig = image::open(photo("chelsea.png")).unwrap().to_rgba8();
     assert_eq!(inv.dimensions(), (451, 300));

@@ -164,6 +164,10 @@ fn json_output_for_scripts() {
         (r["width"].as_u64(), r["height"].as_u64()),
         (Some(480), Some(360))
     );
+    assert_eq!(
+        (r["written_width"].as_u64(), r["written_height"].as_u64()),
+        (Some(480), Some(360))
+    );
     let (code, stdout, _) = env.easel(&refs(&on(
         &d,
         &["--json", "models", "verify", "no-such-model"],

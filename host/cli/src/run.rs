@@ -188,20 +188,25 @@ impl Job<'_> {
         imaging::encode_file(&out, output, format, icc.as_deref()).map_err(other)?;
         if !self.json {
             eprintln!(
-                "{}: {}x{} at ({}, {}) -> {}",
+                "{}: {}x{} at ({}, {}) -> {} ({}x{})",
                 result.name,
                 result.image.width,
                 result.image.height,
                 result.x,
                 result.y,
-                output.display()
+                output.display(),
+                out.width,
+                out.height
             );
         }
+        // x, y, width, height: the region the operation changed (the result layer); the file
+        // holds `written_width` × `written_height` (the whole image unless --layer).
         Ok(json!({
             "input": input, "output": output, "operation": self.operation,
             "name": result.name, "layer": self.layer,
             "x": result.x, "y": result.y,
             "width": result.image.width, "height": result.image.height,
+            "written_width": out.width, "written_height": out.height,
             "scale": result.message.scale, "seed": result.message.seed,
             "elapsed_ms": result.message.elapsed_ms,
         }))
