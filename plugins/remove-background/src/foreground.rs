@@ -27,32 +27,101 @@ const EPS: f32 = 1e-5;
 pub fn estimate_foreground(image: &[f32], alpha: &[f32], width: usize, height: usize) -> Vec<f32> {
     debug_assert_eq!(image.len(), width * height * 3);
     debug_assert_eq!(alpha.len(), width * height);
-    let mut out = image.to_vec();
     let Some((x0, y0, x1, y1)) = soft_bounds(alpha, width, height) else {
-        return out;
+        return image.to_vec();
     };
     let margin = WIDE_WINDOW / 2 + NARROW_WINDOW / 2;
     let (x0, y0) = (x0.saturating_sub(margin), y0.saturating_sub(margin));
     let (x1, y1) = ((x1 + margin + 1).min(width), (y1 + margin + 1).min(height));
     let (bw, bh) = (x1 - x0, y1 - y0);
-    let (img, a) = if (bw, bh) == (width, height) {
-        (image.to_vec(), alpha.to_vec())
-    } else {
-        let mut img = Vec::with_capacity(bw * bh * 3);
-        let mut a = Vec::with_capacity(bw * bh);
-        for y in y0..y1 {
-            img.extend_from_slice(&image[(y * width + x0) * 3..(y * width + x1) * 3]);
-            a.extend_from_slice(&alpha[y * width + x0..y * width + x1]);
-        }
-        (img, a)
-    };
-    let (f1, b1) = blur_fusion_pass(&img, &img, &img, &a, bw, bh, WIDE_WINDOW / 2);
-    let (f2, _) = blur_fusion_pass(&img, &f1, &b1, &a, bw, bh, NARROW_WINDOW / 2);
+    if (bw, bh) == (width, height) {
+        // The soft band spans the image: work on it in place of a copy (a copy of a 24 MP
+        // photo's planes is 400 MB more at the peak).
+        return two_passes(image, alpha, bw, bh);
+    }
+    let mut img = Vec::with_capacity(bw * bh * 3);
+    let mut a = Vec::with_capacity(bw * bh);
+    for y in y0..y1 {
+        img.extend_from_slice(&image[(y * width + x0) * 3..(y * width + x1) * 3]);
+        a.extend_from_slice(&alpha[y * width + x0..y * width + x1]);
+    }
+    let f2 = two_passes(&img, &a, bw, bh);
+    drop((img, a));
+    let mut out = image.to_vec();
     for (y, row) in f2.chunks_exact(bw * 3).enumerate() {
         let at = ((y0 + y) * width + x0) * 3;
         out[at..at + bw * 3].copy_from_slice(row);
     }
     out
+}
+
+/// The wide pass, then the narrow one fed with its F and B̄; each plane is freed as soon as
+/// the next step no longer reads it, so at most the blur sums and two planes are alive.
+fn two_passes(image: &[f32], alpha: &[f32], width: usize, height: usize) -> Vec<f32> {
+    let mut sums = fusion_sums(image, image, alpha);
+    easel_pixels::box_mean_in_place(&mut sums, (width, height), FUSION_CHANNELS, WIDE_WINDOW / 2);
+    let (f1, b1) = fusion_estimate(&sums, image, alpha, true);
+    drop(sums);
+    let mut sums = fusion_sums(&f1, &b1, alpha);
+    drop((f1, b1));
+    easel_pixels::box_mean_in_place(
+        &mut sums,
+        (width, height),
+        FUSION_CHANNELS,
+        NARROW_WINDOW / 2,
+    );
+    fusion_estimate(&sums, image, alpha, false).0
+}
+
+/// α·F (3), (1−α)·B (3), α: blurred together in one sweep.
+const FUSION_CHANNELS: usize = 7;
+
+/// The interleaved planes one blur-fusion step blurs, from the current F and B.
+fn fusion_sums(f: &[f32], b: &[f32], alpha: &[f32]) -> Vec<f32> {
+    const C: usize = FUSION_CHANNELS;
+    let mut sums = vec![0.0f32; alpha.len() * C];
+    for (i, s) in sums.chunks_exact_mut(C).enumerate() {
+        let a = alpha[i].clamp(0.0, 1.0);
+        for c in 0..3 {
+            s[c] = f[i * 3 + c] * a;
+            s[3 + c] = b[i * 3 + c] * (1.0 - a);
+        }
+        s[6] = a;
+    }
+    sums
+}
+
+/// One blur-fusion step's result from its blurred sums: the new F and, when `want_b`, the
+/// blurred background B̄ (both packed RGB; B̄ empty otherwise).
+fn fusion_estimate(
+    sums: &[f32],
+    image: &[f32],
+    alpha: &[f32],
+    want_b: bool,
+) -> (Vec<f32>, Vec<f32>) {
+    const C: usize = FUSION_CHANNELS;
+    let n = alpha.len();
+    let mut f_out = Vec::with_capacity(n * 3);
+    let mut b_out = Vec::with_capacity(if want_b { n * 3 } else { 0 });
+    for (i, s) in sums.chunks_exact(C).enumerate() {
+        let a = alpha[i].clamp(0.0, 1.0);
+        let blurred_a = s[6];
+        for c in 0..3 {
+            let fb = s[c] / (blurred_a + EPS);
+            let bb = s[3 + c] / ((1.0 - blurred_a) + EPS);
+            let px = image[i * 3 + c];
+            let fe = if a >= 1.0 {
+                px
+            } else {
+                (fb + a * (px - a * fb - (1.0 - a) * bb)).clamp(0.0, 1.0)
+            };
+            f_out.push(fe);
+            if want_b {
+                b_out.push(bb);
+            }
+        }
+    }
+    (f_out, b_out)
 }
 
 /// The inclusive bounding box (x0, y0, x1, y1) of the pixels with 0 < α < 1, if any.
@@ -70,50 +139,6 @@ fn soft_bounds(alpha: &[f32], width: usize, height: usize) -> Option<(usize, usi
         });
     }
     bounds
-}
-
-/// One blur-fusion step; returns the new F and the blurred background B̄ (both packed RGB).
-fn blur_fusion_pass(
-    image: &[f32],
-    f: &[f32],
-    b: &[f32],
-    alpha: &[f32],
-    width: usize,
-    height: usize,
-    radius: usize,
-) -> (Vec<f32>, Vec<f32>) {
-    const C: usize = 7; // α·F (3), (1−α)·B (3), α: blurred together in one sweep.
-    let n = width * height;
-    let mut sums = vec![0.0f32; n * C];
-    for (i, s) in sums.chunks_exact_mut(C).enumerate() {
-        let a = alpha[i].clamp(0.0, 1.0);
-        for c in 0..3 {
-            s[c] = f[i * 3 + c] * a;
-            s[3 + c] = b[i * 3 + c] * (1.0 - a);
-        }
-        s[6] = a;
-    }
-    easel_pixels::box_mean_in_place(&mut sums, (width, height), C, radius);
-
-    let mut f_out = Vec::with_capacity(n * 3);
-    let mut b_out = Vec::with_capacity(n * 3);
-    for (i, s) in sums.chunks_exact(C).enumerate() {
-        let a = alpha[i].clamp(0.0, 1.0);
-        let blurred_a = s[6];
-        for c in 0..3 {
-            let fb = s[c] / (blurred_a + EPS);
-            let bb = s[3 + c] / ((1.0 - blurred_a) + EPS);
-            let px = image[i * 3 + c];
-            let fe = if a >= 1.0 {
-                px
-            } else {
-                (fb + a * (px - a * fb - (1.0 - a) * bb)).clamp(0.0, 1.0)
-            };
-            f_out.push(fe);
-            b_out.push(bb);
-        }
-    }
-    (f_out, b_out)
 }
 
 #[cfg(test)]

@@ -51,11 +51,16 @@ impl RemoveBackground {
         }
 
         host.progress(0.0, "preprocess".into());
-        let rgba = job.image.to_rgba_f32();
-        let rgb: Vec<f32> = rgba
-            .chunks_exact(4)
-            .flat_map(|p| [p[0], p[1], p[2]])
-            .collect();
+        // RGB and the input's own alpha, apart: the RGBA copy is not kept through the job.
+        let (rgb, input_alpha) = {
+            let rgba = job.image.to_rgba_f32();
+            let rgb: Vec<f32> = rgba
+                .chunks_exact(4)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .collect();
+            let alpha: Vec<f32> = rgba.chunks_exact(4).map(|p| p[3]).collect();
+            (rgb, alpha)
+        };
         let input = model.input_tensor(&rgb, w, h);
         host.check_cancelled()?;
 
@@ -97,42 +102,46 @@ impl RemoveBackground {
         }
         host.check_cancelled()?;
 
-        let result: Vec<f32> = match output {
-            Output::Mask => rgba
-                .chunks_exact(4)
-                .zip(&mask)
-                .flat_map(|(p, &m)| {
-                    let a = m * p[3];
-                    [a, a, a, 1.0]
-                })
-                .collect(),
+        // The result's bytes are written once, in the buffer that is returned.
+        let mut bytes: Vec<u8> = Vec::with_capacity(w * h * 16);
+        let mut push = |px: [f32; 4]| {
+            for v in px {
+                bytes.extend_from_slice(&v.to_ne_bytes());
+            }
+        };
+        match output {
+            Output::Mask => {
+                drop(rgb);
+                for (&ia, &m) in input_alpha.iter().zip(&mask) {
+                    let a = m * ia;
+                    push([a, a, a, 1.0]);
+                }
+            }
             Output::Cutout => {
                 let colour = if refine {
                     host.progress(0.8, "refine".into());
                     // The mask, not mask × input alpha: the image's RGB is straight colour,
                     // so the model's coverage alone explains how F and B mixed.
-                    foreground::estimate_foreground(&rgb, &mask, w, h)
+                    let estimate = foreground::estimate_foreground(&rgb, &mask, w, h);
+                    drop(rgb);
+                    estimate
                 } else {
                     rgb
                 };
                 host.check_cancelled()?;
                 // Fully transparent pixels carry no colour (it is invisible, and zeros make the
                 // PNG a user saves 2-3x smaller and faster to write).
-                rgba.chunks_exact(4)
-                    .zip(colour.chunks_exact(3))
-                    .zip(&mask)
-                    .flat_map(|((p, f), &m)| {
-                        let a = m * p[3];
-                        if a > 0.0 {
-                            [f[0], f[1], f[2], a]
-                        } else {
-                            [0.0; 4]
-                        }
-                    })
-                    .collect()
+                for ((&ia, f), &m) in input_alpha.iter().zip(colour.chunks_exact(3)).zip(&mask) {
+                    let a = m * ia;
+                    push(if a > 0.0 {
+                        [f[0], f[1], f[2], a]
+                    } else {
+                        [0.0; 4]
+                    });
+                }
             }
-        };
-        let buf = ImageBuf::from_rgba_f32(w as u32, h as u32, &result, PixelFormat::Rgba32F)?;
+        }
+        let buf = ImageBuf::from_bytes(w as u32, h as u32, PixelFormat::Rgba32F, bytes)?;
         host.progress(1.0, "done".into());
         Ok(buf)
     }
