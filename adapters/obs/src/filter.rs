@@ -916,8 +916,6 @@ impl Filter {
             4
         } else if opts.mode == 3 && bg_tex == small_tex {
             2
-        } else if opts.mode == 1 && opts.full_res_blur {
-            5
         } else {
             opts.mode
         };
@@ -936,7 +934,7 @@ impl Filter {
         // 256×144 pixels), only upsampled by the composite, which uses the one blurred the
         // frame before (a background one frame old; its rasterization is done).
         let mut blur_tex = small_tex;
-        if valid && mode == 1 {
+        if valid && mode == 1 && !opts.full_res_blur {
             let (cur, prev) = ((frame % 2) as usize, ((frame + 1) % 2) as usize);
             gs_blend_state_push();
             gs_blend_function(GS_BLEND_ONE, GS_BLEND_ZERO);
@@ -944,7 +942,7 @@ impl Filter {
             gs_texrender_reset(b);
             if gs_texrender_begin(b, sw, sh) {
                 gs_ortho(0.0, sw as f32, 0.0, sh as f32, -100.0, 100.0);
-                while gs_effect_loop(g.effect, c"Blur".as_ptr()) {
+                while gs_effect_loop(g.effect, c"BlurSmall".as_ptr()) {
                     gs_draw_sprite(small_tex, 0, sw, sh);
                 }
                 gs_texrender_end(b);
@@ -976,7 +974,17 @@ impl Filter {
         gs_effect_set_vec4(g.param(c"bg_color"), &colour);
         gs_effect_set_int(g.param(c"mode"), mode);
         if valid {
-            while gs_effect_loop(g.effect, c"Draw".as_ptr()) {
+            // A straight-line shader per mode; the branching one only for the benchmark's
+            // before (full_res_blur).
+            let technique = match mode {
+                0..=3 if opts.full_res_blur => c"Draw",
+                0 => c"Transparent",
+                1 => c"Blurred",
+                3 => c"Image",
+                4 => c"Gain",
+                _ => c"Colour",
+            };
+            while gs_effect_loop(g.effect, technique.as_ptr()) {
                 gs_draw_sprite(show, 0, w, h);
             }
         } else {
