@@ -85,9 +85,23 @@ cleanup() {
     done
     [ -n "$XPID" ] && kill "$XPID" 2>/dev/null && wait "$XPID" 2>/dev/null
     [ -n "$GPID" ] && kill "$GPID" 2>/dev/null && wait "$GPID" 2>/dev/null
+    [ -n "${DPID52:-}" ] && kill -0 "$DPID52" 2>/dev/null && kill -TERM "$DPID52" 2>/dev/null && wait "$DPID52" 2>/dev/null
+    [ -n "${XPID52:-}" ] && kill "$XPID52" 2>/dev/null && wait "$XPID52" 2>/dev/null
+    local i
+    for ((i = ${#MOUNTS52[@]} - 1; i >= 0; i--)); do  # the chroot's bind mounts this run made
+        umount "${MOUNTS52[$i]}" 2>/dev/null || umount -l "${MOUNTS52[$i]}" 2>/dev/null
+    done
     if [ "${EASEL_KRITA_KEEP:-0}" = 1 ]; then echo "work folder kept: $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
+ROOT52=${EASEL_GIMP_CHROOT:-/opt/easel-gimp-trixie}
+MOUNTS52=()
+bind52() {  # bind SRC (outside) to the same path inside the chroot; a mount another run holds is left to it
+    mkdir -p "$ROOT52$1"
+    if mountpoint -q "$ROOT52$1"; then return 0; fi
+    mount --bind "$1" "$ROOT52$1" && MOUNTS52+=("$ROOT52$1")
+}
 
 write_config() {  # $1: socket path, $2: config file
     cat > "$2" <<EOF
@@ -147,6 +161,7 @@ else
 fi
 fi
 
+if [ "${EASEL_KRITA_ONLY:-}" != 5.2 ]; then   # EASEL_KRITA_ONLY=5.2: only the Krita 5.2 part
 # ---------------------------------------------------------------------------------- unit tests
 echo "== pixel conversions (plain Python)"
 ulog="$WORK/unit.log"
@@ -273,5 +288,134 @@ echo "   krita exited $rc after $(( $(date +%s) - t0 )) s"
 judge "$WORK/safety.json" "safety"
 [ -s "$WORK/safety.json" ] && "$PY" -c 'import json,sys; print("   safety cases:", json.load(open(sys.argv[1])).get("cases"))' "$WORK/safety.json"
 [ -s "$WORK/safety.json" ] || tail -40 "$WORK/safety.log"
+
+fi  # the Krita 5.1 part
+
+# ---------------------------------------------------------------------------------- Krita 5.2
+# The same plug-in in Krita 5.2 (Debian 13), from the chroot tests/gimp/run.sh builds for GIMP 3
+# (tests/gimp/chroot.sh krita adds Krita to it), with the daemon outside: the work folder is
+# bind-mounted into the chroot at the same path, the daemon's socket inside it. The plug-in is
+# installed by Krita 5.2's own importer into a second fresh HOME.
+P51=$PASSED; F51=$FAILED
+K52=${EASEL_KRITA_52:-1}
+[ -n "$INSTALLED_HOME" ] && K52=0   # tests/install/run.sh checks the install, in Krita 5.1
+if [ "$K52" = 1 ]; then
+k52_start=$(date +%s)
+echo "== Krita 5.2 in the Debian 13 chroot $ROOT52"
+if [ "$(id -u)" != 0 ]; then
+    fail "Krita 5.2: needs root (chroot, bind mounts); EASEL_KRITA_52=0 skips it"
+elif timeout 2400 "$REPO/tests/gimp/chroot.sh" krita "$ROOT52" >"$WORK/chroot52.log" 2>&1; then
+    pass
+    echo "   $(tail -1 "$WORK/chroot52.log") (after $(( $(date +%s) - k52_start )) s)"
+else
+    tail -30 "$WORK/chroot52.log"; fail "Krita 5.2: building the chroot (tests/gimp/chroot.sh krita)"
+fi
+if [ "$(id -u)" = 0 ] && [ -f "$ROOT52/.easel-krita-ready" ]; then
+chmod 755 "$WORK"
+ok52=1
+for m in /proc /sys /dev /dev/shm "$WORK"; do bind52 "$m" || { fail "Krita 5.2: bind-mounting $m"; ok52=0; }; done
+[ "$ok52" = 1 ] && {
+HOME52="$WORK/home52"
+SRC52="$WORK/src52"   # the adapter and its tests, laid out as in the repository
+mkdir -p "$HOME52/.config" "$HOME52/.local/share/krita" "$SRC52/adapters" "$SRC52/tests" "$WORK/photos52"
+mkdir -m 700 "$WORK/runtime52" "$WORK/run52"
+cp -r "$REPO/adapters/krita" "$REPO/adapters/python" "$SRC52/adapters/"
+cp -r "$HERE" "$SRC52/tests/"
+find "$SRC52" -name __pycache__ -prune -exec rm -rf {} +
+cp "$PHOTOS/girl-1.jpg" "$WORK/photos52/"
+in52() {  # SECONDS COMMAND...: inside the chroot, a clean environment and HOME52, under timeout
+    local t=$1; shift
+    timeout -k 10 "$t" chroot "$ROOT52" env -i PATH=/usr/bin:/bin HOME="$HOME52" XDG_RUNTIME_DIR="$WORK/runtime52" \
+        XDG_CONFIG_HOME="$HOME52/.config" XDG_DATA_HOME="$HOME52/.local/share" \
+        XDG_CACHE_HOME="$HOME52/.cache" LANG=C.UTF-8 "$@"
+}
+if in52 60 python3 /usr/share/krita/pykrita/plugin_importer/plugin_importer.py "${ZIP:-none}" \
+        "$HOME52/.local/share/krita" | grep -q "Imported plugin: Easel" \
+        && [ -f "$HOME52/.local/share/krita/pykrita/easel_krita/easel_client/client.py" ]; then
+    pass
+else
+    fail "Krita 5.2: its plugin importer installs the zip"
+fi
+PYKRITA52="$HOME52/.local/share/krita/pykrita"
+
+echo "== Krita 5.2: pixel conversions and the Qt-only modules (the chroot's Python and PyQt5)"
+for t in test_pixels test_qt; do
+    log="$WORK/$t-52.log"
+    in52 120 QT_QPA_PLATFORM=offscreen EASEL_QT=5 EASEL_EXPECT_QT=5 \
+        python3 -m unittest discover -v -s "$SRC52/tests/krita" -p "$t.py" >"$log" 2>&1
+    up=$(grep -c '\.\.\. ok$' "$log"); uf=$(grep -cE '\.\.\. (FAIL|ERROR)$' "$log")
+    PASSED=$((PASSED + up))
+    if [ "$uf" -gt 0 ] || [ "$up" -eq 0 ]; then
+        FAILED=$((FAILED + (uf > 0 ? uf : 1))); FAILURES+=("Krita 5.2: $t.py"); tail -30 "$log"
+    fi
+    echo "   $t ($(in52 20 python3 -c 'import sys; print("Python %d.%d" % sys.version_info[:2])')): $up passed, $uf failed"
+done
+
+SOCK52="$WORK/run52/easeld.sock"
+write_config "$SOCK52" "$WORK/k52.toml"
+DPID52=""
+start52() {  # the daemon, outside the chroot
+    rm -f "$SOCK52"
+    "$EASELD" --config "$WORK/k52.toml" >>"$WORK/easeld52.log" 2>&1 &
+    DPID52=$!
+    for _ in $(seq 200); do [ -S "$SOCK52" ] && break; sleep 0.05; done
+    [ -S "$SOCK52" ] && pass || { fail "Krita 5.2: easeld did not create $SOCK52"; tail -20 "$WORK/easeld52.log"; }
+}
+stop52() {  # the test shut the daemon down through the adapter: it must be gone
+    local i
+    for i in $(seq 100); do kill -0 "$DPID52" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$DPID52" 2>/dev/null; then
+        fail "Krita 5.2 $1: easeld still running after the test shut it down"
+        kill -TERM "$DPID52" 2>/dev/null
+    else
+        pass
+    fi
+    wait "$DPID52" 2>/dev/null; DPID52=""
+}
+# Krita sees the daemon only through its socket: no daemon binary inside the chroot.
+env52=(EASEL_SOCKET="$SOCK52" EASELD=/nonexistent/easeld EASEL_KRITA_DAEMON_OUTSIDE=1
+       EASEL_KRITA_EXPECT_VERSION=5.2 EASEL_PHOTOS="$WORK/photos52")
+
+echo "== Krita 5.2: adapter core inside kritarunner, the daemon outside the chroot"
+start52
+t0=$(date +%s)
+in52 300 QT_QPA_PLATFORM=offscreen "${env52[@]}" \
+    PYTHONPATH="$PYKRITA52:$SRC52/tests/krita" \
+    kritarunner -s api_tests -f main "$WORK/api52.json" >"$WORK/api52.log" 2>&1
+rc=$?
+echo "   kritarunner 5.2 exited $rc after $(( $(date +%s) - t0 )) s"
+[ "$rc" -eq 124 ] && fail "Krita 5.2: kritarunner timed out"
+judge "$WORK/api52.json" "api 5.2"
+[ -s "$WORK/api52.json" ] || tail -40 "$WORK/api52.log"
+stop52 api
+
+echo "== Krita 5.2 GUI under Xvfb (the chroot's): Remove background, undo, the .kra's history"
+printf '[python]\nenable_easel_krita=true\n' > "$HOME52/.config/kritarc"
+XN52=""
+for n in $(seq 141 190); do
+    [ -e "$ROOT52/tmp/.X$n-lock" ] || [ -e "$ROOT52/tmp/.X11-unix/X$n" ] || { XN52=$n; break; }
+done
+in52 900 Xvfb ":$XN52" -screen 0 1280x1024x24 -nolisten tcp >"$WORK/xvfb52.log" 2>&1 &
+XPID52=$!
+for _ in $(seq 100); do [ -e "$ROOT52/tmp/.X11-unix/X$XN52" ] && break; sleep 0.1; done
+start52
+t0=$(date +%s)
+in52 300 DISPLAY=":$XN52" "${env52[@]}" EASEL_KRITA_TEST="$WORK/gui52.json" \
+    EASEL_KRITA_TEST_DRIVER="$SRC52/tests/krita/gui_smoke.py" EASEL_KRITA_WORK="$WORK" \
+    krita --nosplash >"$WORK/gui52.log" 2>&1
+rc=$?
+echo "   krita 5.2 exited $rc after $(( $(date +%s) - t0 )) s"
+[ "$rc" -eq 124 ] && fail "Krita 5.2 GUI run timed out"
+judge "$WORK/gui52.json" "gui 5.2"
+[ -s "$WORK/gui52.json" ] || tail -40 "$WORK/gui52.log"
+stop52 gui
+kill "$XPID52" 2>/dev/null; wait "$XPID52" 2>/dev/null; XPID52=""
+}
+fi
+echo "   Krita 5.2 part: $(( $(date +%s) - k52_start )) s"
+else
+    echo "== Krita 5.2 skipped (EASEL_KRITA_52=0${INSTALLED_HOME:+, installed-plug-in mode})"
+fi
+echo "   Krita 5.1 (host): $P51 passed, $F51 failed; Krita 5.2 (chroot): $((PASSED - P51)) passed, $((FAILED - F51)) failed"
 
 finish
