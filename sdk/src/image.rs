@@ -352,11 +352,46 @@ impl<'a> ImageView<'a> {
 
     /// The whole image as packed RGBA f32 in 0..1, row-major.
     pub fn to_rgba_f32(&self) -> Vec<f32> {
-        let (w, h) = (self.width(), self.height());
-        let mut out = Vec::with_capacity(w as usize * h as usize * 4);
+        let l = self.layout;
+        let (w, h) = (l.width as usize, l.height as usize);
+        let mut out = Vec::with_capacity(w * h * 4);
+        if w == 0 || h == 0 {
+            return out;
+        }
+        let data: &[u8] = self.data.as_slice();
+        // The format is matched once per row, not per pixel, and each loop sees pixels of a
+        // fixed size, so the conversions inline without bounds checks.
         for y in 0..h {
-            for x in 0..w {
-                out.extend_from_slice(&self.rgba_f32(x, y));
+            let row = &data[y * l.row_stride..];
+            match l.format {
+                PixelFormat::Rgba8 => each_pixel::<4>(row, w, l.pixel_stride, |p| {
+                    out.extend(p.map(|v| v as f32 / 255.0))
+                }),
+                PixelFormat::Rgba16 => each_pixel::<8>(row, w, l.pixel_stride, |p| {
+                    out.extend(
+                        [0, 1, 2, 3]
+                            .map(|c| u16::from_ne_bytes([p[2 * c], p[2 * c + 1]]) as f32 / 65535.0),
+                    )
+                }),
+                PixelFormat::Rgba16F => each_pixel::<8>(row, w, l.pixel_stride, |p| {
+                    out.extend(
+                        [0, 1, 2, 3]
+                            .map(|c| f16_to_f32(u16::from_ne_bytes([p[2 * c], p[2 * c + 1]]))),
+                    )
+                }),
+                PixelFormat::Rgba32F => each_pixel::<16>(row, w, l.pixel_stride, |p| {
+                    out.extend([0, 1, 2, 3].map(|c| {
+                        f32::from_ne_bytes([p[4 * c], p[4 * c + 1], p[4 * c + 2], p[4 * c + 3]])
+                    }))
+                }),
+                PixelFormat::Gray8 => each_pixel::<1>(row, w, l.pixel_stride, |p| {
+                    out.extend([p[0] as f32 / 255.0; 4])
+                }),
+                PixelFormat::Gray32F => each_pixel::<4>(row, w, l.pixel_stride, |p| {
+                    out.extend([f32::from_ne_bytes(*p); 4])
+                }),
+                // A format this SDK does not know reads as 0, as in `rgba_f32`.
+                _ => out.extend(std::iter::repeat_n(0.0, w * 4)),
             }
         }
         out
@@ -374,6 +409,29 @@ impl<'a> ImageView<'a> {
             }
         }
         out
+    }
+}
+
+/// Calls `f` on the first `width` pixels of `row` (`B` bytes each, `stride` apart; a row the
+/// layout was validated for holds them all).
+fn each_pixel<const B: usize>(
+    row: &[u8],
+    width: usize,
+    stride: usize,
+    mut f: impl FnMut(&[u8; B]),
+) {
+    if stride == B {
+        for p in row[..width * B].chunks_exact(B) {
+            if let Ok(p) = <&[u8; B]>::try_from(p) {
+                f(p);
+            }
+        }
+    } else {
+        for p in row.chunks(stride).take(width) {
+            if let Some(Ok(p)) = p.get(..B).map(<&[u8; B]>::try_from) {
+                f(p);
+            }
+        }
     }
 }
 
@@ -629,6 +687,28 @@ mod tests {
         let row = view.sub_view(0, 2, 4, 1).unwrap();
         assert!(row.is_packed());
         assert_eq!(row.packed_bytes().unwrap().len(), 4 * 16);
+    }
+
+    #[test]
+    fn to_rgba_f32_reads_every_format_and_stride_like_rgba_f32() {
+        let rgba: Vec<f32> = (0..5 * 3 * 4).map(|i| (i % 17) as f32 / 16.0).collect();
+        for format in [
+            PixelFormat::Rgba8,
+            PixelFormat::Rgba16,
+            PixelFormat::Rgba16F,
+            PixelFormat::Rgba32F,
+            PixelFormat::Gray8,
+            PixelFormat::Gray32F,
+        ] {
+            let buf = ImageBuf::from_rgba_f32(5, 3, &rgba, format).unwrap();
+            // Packed, then strided: a region whose rows and pixels skip bytes.
+            for view in [buf.view(), buf.view().sub_view(1, 1, 3, 2).unwrap()] {
+                let per_pixel: Vec<f32> = (0..view.height())
+                    .flat_map(|y| (0..view.width()).flat_map(move |x| view.rgba_f32(x, y)))
+                    .collect();
+                assert_eq!(view.to_rgba_f32(), per_pixel, "{}", format.as_str());
+            }
+        }
     }
 
     #[test]
