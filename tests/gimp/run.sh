@@ -6,6 +6,10 @@
 # registration from the cache and from the built-in list with the daemon stopped. Judged by the
 # results files the tests write; ends with "N passed, M failed", non-zero on failure. Root only.
 #
+# Also: install.sh's folders with a temporary HOME (test_install.py), the template catalogues
+# and the wrapped-strings check of adapters/i18n/extract.py (test_i18n.py), and, last, GIMP run
+# with a test catalogue in the installed plug-in's locale/de and LANGUAGE=de (i18n_tests.py).
+#
 # Generative edits: the daemon gets the key and address of a local stand-in of the Gemini API
 # (tests/generative/fake_gemini.py on 127.0.0.1, outside the chroot: same network) from
 # EASEL_GEMINI_API_KEY / EASEL_GEMINI_BASE_URL; the batch tests edit a selection from a prompt and
@@ -130,6 +134,21 @@ if [ "$uf" -gt 0 ] || [ "$up" -eq 0 ]; then
 fi
 echo "   $up passed, $uf failed"
 
+host_unit() {  # MODULE: a plain-Python unittest module of this folder, on the machine's Python
+    local log="$WORK/$1.log" up uf
+    (cd "$HERE" && timeout 120 python3 -m unittest -v "$1") >"$log" 2>&1
+    up=$(grep -c '\.\.\. ok$' "$log"); uf=$(grep -cE '\.\.\. (FAIL|ERROR)$' "$log")
+    PASSED=$((PASSED + up))
+    if [ "$uf" -gt 0 ] || [ "$up" -eq 0 ]; then
+        FAILED=$((FAILED + (uf > 0 ? uf : 1))); FAILURES+=("$1.py"); tail -30 "$log"
+    fi
+    echo "   $up passed, $uf failed"
+}
+echo "== install.sh's folders (GIMP 3's per-version folders, Flatpak GIMP's), a temporary HOME"
+host_unit test_install
+echo "== the template catalogues (adapters/i18n/extract.py) and wrapped user-facing strings"
+host_unit test_i18n
+
 echo "== a local Gemini stand-in for the generative operations"
 GEN_KEY="AIza-easel-gimp-test-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 GEN_LOG="$WORK/gen-requests.jsonl"
@@ -242,5 +261,14 @@ judge "$WORK/dialog.json" dialog
 rm -f "$HOME_IN/.config/GIMP/3.0/pluginrc" "$HOME_IN/.config/GIMP/3.0/easel/capabilities.json"
 gimp_run builtin "$WORK/registration_tests.py" "$WORK/builtin.json" EASEL_GIMP_EXPECT=built-in
 judge "$WORK/builtin.json" builtin
+
+echo "== the plug-in's gettext domain in GIMP: a test catalogue in its locale folder, LANGUAGE=de"
+cp "$HERE/i18n_tests.py" "$WORK/"
+MO="$PLUGDIR/easel-gimp/locale/de/LC_MESSAGES/easel-gimp.mo"
+python3 "$HERE/test_i18n.py" --make-mo "$MO" && pass || fail "writing the test catalogue $MO"
+rm -f "$HOME_IN/.config/GIMP/3.0/pluginrc"   # registered again, in German
+gimp_run i18n "$WORK/i18n_tests.py" "$WORK/i18n.json" LANGUAGE=de
+judge "$WORK/i18n.json" i18n
+rm -rf "$PLUGDIR/easel-gimp/locale/de" "$HOME_IN/.config/GIMP/3.0/pluginrc"
 
 finish

@@ -28,6 +28,7 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, Gio, GLib, GObject  # noqa: E402
 
 import easel_gimp_ops as ops  # noqa: E402
+from easel_gimp_ops import N_, _  # noqa: E402,F401 - the plug-in's gettext domain
 from easel_client import Client, DaemonUnavailable, EaselError, Image, SharedBuffer  # noqa: E402
 
 # How long registration waits for the daemon when GIMP queries the plug-in (GIMP waits for it).
@@ -96,12 +97,12 @@ def describe(e):
     """A message for the user from an easel_client error."""
     if isinstance(e, EaselError):
         if e.code == "unavailable":
-            return (f"Easel: the Easel daemon (easeld) is not running or cannot be reached: "
-                    f"{e.message.rstrip('.')}. The image was not changed. Start the daemon "
-                    f"(easel serve, or set EASELD to the easeld program for the plug-in to "
-                    f"start it) and run the filter again.")
-        return f"Easel: {e.message} [{e.code}]"
-    return f"Easel: {e}"
+            return _("Easel: the Easel daemon (easeld) is not running or cannot be reached: "
+                     "{reason}. The image was not changed. Start the daemon (easel serve, or "
+                     "set EASELD to the easeld program for the plug-in to start it) and run "
+                     "the filter again.").format(reason=e.message.rstrip("."))
+        return _("Easel: {message} [{code}]").format(message=e.message, code=e.code)
+    return _("Easel: {error}").format(error=e)
 
 
 class EaselPlugIn(Gimp.PlugIn):
@@ -129,7 +130,9 @@ class EaselPlugIn(Gimp.PlugIn):
 
     # ------------------------------------------------------------------------ registration
     def do_set_i18n(self, name):
-        return False
+        # GIMP 3's convention: the plug-in's own gettext domain, its catalogues in the locale/
+        # folder beside it (relative to the plug-in's folder, as GIMP requires).
+        return True, ops.DOMAIN, ops.LOCALE_SUBDIR
 
     def do_query_procedures(self):
         EaselPlugIn._querying = True
@@ -151,16 +154,17 @@ class EaselPlugIn(Gimp.PlugIn):
             return None
         proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, self.run_image, op)
         proc.set_image_types("RGB*, GRAY*")
-        mask_note = {"required": " Needs a selection.",
-                     "optional": " Works inside the selection if there is one."}.get(
+        mask_note = {"required": " " + _("Needs a selection."),
+                     "optional": " " + _("Works inside the selection if there is one.")}.get(
                          op.get("mask"), "")
         title = ops._title(op.get("title") or op["id"])
-        proc.set_menu_label(f"{title}...")
+        proc.set_menu_label(_("{title}...").format(title=title))
         proc.add_menu_path(ops.menu_path(op))
         proc.set_documentation(
-            f"Easel: {title}",
-            f"{ops._sentence(op.get('description'))}{mask_note} The result is a new layer "
-            f"(operation '{op['id']}' of the Easel daemon).",
+            _("Easel: {title}").format(title=title),
+            ops._sentence(op.get("description")) + mask_note + " "
+            + _("The result is a new layer (operation '{id}' of the Easel daemon).").format(
+                id=op["id"]),
             name)
         proc.set_attribution("Easel", "Easel", "2025")
         # One layer, or several: the other selected layers are the references.
@@ -194,27 +198,28 @@ class EaselPlugIn(Gimp.PlugIn):
 
     def _create_batch(self, name):
         proc = Gimp.Procedure.new(self, name, Gimp.PDBProcType.PLUGIN, self.run_batch, None)
-        proc.set_menu_label("Run on a folder...")
+        proc.set_menu_label(_("Run on a folder..."))
         proc.add_menu_path(ops.MENU_ROOT)
         proc.set_documentation(
-            "Easel: run an operation on every image of a folder",
-            "Loads each image file of the input folder, runs the Easel operation on it at batch "
-            "priority and saves the result as PNG in the output folder. params is a JSON object "
-            "of the operation's parameters (daemon names), e.g. {\"model\": \"u2netp\"}.",
+            _("Easel: run an operation on every image of a folder"),
+            _("Loads each image file of the input folder, runs the Easel operation on it at "
+              "batch priority and saves the result as PNG in the output folder. params is a "
+              "JSON object of the operation's parameters (daemon names), e.g. "
+              "{\"model\": \"u2netp\"}."),
             name)
         proc.set_attribution("Easel", "Easel", "2025")
-        proc.add_enum_argument("run-mode", "Run mode", "The run mode", Gimp.RunMode,
+        proc.add_enum_argument("run-mode", _("Run mode"), _("The run mode"), Gimp.RunMode,
                                Gimp.RunMode.NONINTERACTIVE, GObject.ParamFlags.READWRITE)
         rw = GObject.ParamFlags.READWRITE
-        proc.add_string_argument("input-folder", "Input folder", "Folder of images to process",
+        proc.add_string_argument("input-folder", _("Input folder"), _("Folder of images to process"),
                                  "", rw)
-        proc.add_string_argument("output-folder", "Output folder",
-                                 "Folder for the results (created if missing)", "", rw)
-        proc.add_string_argument("operation", "Operation", "Easel operation id, e.g. "
-                                 "remove-background", "remove-background", rw)
-        proc.add_string_argument("params", "Parameters (JSON)", "The operation's parameters as "
-                                 "a JSON object", "{}", rw)
-        proc.add_int_return_value("processed", "Processed", "Images written", 0, 1 << 30, 0, rw)
+        proc.add_string_argument("output-folder", _("Output folder"),
+                                 _("Folder for the results (created if missing)"), "", rw)
+        proc.add_string_argument("operation", _("Operation"), _("Easel operation id, e.g. "
+                                 "remove-background"), "remove-background", rw)
+        proc.add_string_argument("params", _("Parameters (JSON)"), _("The operation's parameters as "
+                                 "a JSON object"), "{}", rw)
+        proc.add_int_return_value("processed", _("Processed"), _("Images written"), 0, 1 << 30, 0, rw)
         return proc
 
     # ------------------------------------------------------------------------ running
@@ -224,19 +229,21 @@ class EaselPlugIn(Gimp.PlugIn):
             title = ops._title(op.get("title") or op["id"])
             if op.get("mask") == "required" and not has_selection:
                 # Said before the dialog, not after it.
-                return gimp_error(procedure, f"Easel: {title} needs a selection: select the "
-                                  f"area to work on first", Gimp.PDBStatusType.CALLING_ERROR)
+                return gimp_error(procedure, _("Easel: {title} needs a selection: select the "
+                                               "area to work on first").format(title=title),
+                                  Gimp.PDBStatusType.CALLING_ERROR)
             gi.require_version("GimpUi", "3.0")
             from gi.repository import GimpUi
             GimpUi.init("easel-gimp")
-            dialog = GimpUi.ProcedureDialog.new(procedure, config, f"Easel: {title}")
+            dialog = GimpUi.ProcedureDialog.new(procedure, config,
+                                                 _("Easel: {title}").format(title=title))
             specs = ops.argument_specs(op)
             gi.require_version("Gtk", "3.0")
             from gi.repository import Gtk
             shown = ops.fill_dialog(dialog, op, has_selection, Gtk.TextView.__gtype__)
             by_param = {sp["param"]: sp["arg"] for sp in specs if sp.get("param")}
 
-            def follow(*_):
+            def follow(*_args):
                 vals = {p: config.get_property(a) for p, a in by_param.items()}
                 for sp in specs:
                     if sp.get("applies_when") and sp["arg"] in shown:
@@ -252,7 +259,7 @@ class EaselPlugIn(Gimp.PlugIn):
             if not ok:
                 return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, None)
         if len(drawables) < 1:
-            return gimp_error(procedure, "Easel: select a layer first",
+            return gimp_error(procedure, _("Easel: select a layer first"),
                               Gimp.PDBStatusType.CALLING_ERROR)
         values = {}
         for s in ops.argument_specs(op):
@@ -285,7 +292,7 @@ class EaselPlugIn(Gimp.PlugIn):
             gi.require_version("GimpUi", "3.0")
             from gi.repository import GimpUi
             GimpUi.init("easel-gimp")
-            dialog = GimpUi.ProcedureDialog.new(procedure, config, "Easel: run on a folder")
+            dialog = GimpUi.ProcedureDialog.new(procedure, config, _("Easel: run on a folder"))
             dialog.fill(None)
             ok = dialog.run()
             dialog.destroy()
@@ -333,16 +340,18 @@ def target_problem(image, drawable, sent):
     """Why a result can no longer be placed (the image closed, the layer deleted, or either
     resized while the job ran), or None: a result lands only where it was computed from."""
     if not image.is_valid():
-        return "the image was closed"
+        return _("the image was closed")
     if not drawable.is_valid() or drawable.get_image() is None \
             or drawable.get_image().get_id() != sent["id"]:
-        return "the layer was deleted"
+        return _("the layer was deleted")
     lw, lh = drawable.get_width(), drawable.get_height()
     if (lw, lh) != sent["layer"]:
-        return f"the layer was resized ({sent['layer'][0]}x{sent['layer'][1]} to {lw}x{lh})"
+        return _("the layer was resized ({w0}x{h0} to {w1}x{h1})").format(
+            w0=sent["layer"][0], h0=sent["layer"][1], w1=lw, h1=lh)
     iw, ih = image.get_width(), image.get_height()
     if (iw, ih) != sent["image"]:
-        return f"the image was resized ({sent['image'][0]}x{sent['image'][1]} to {iw}x{ih})"
+        return _("the image was resized ({w0}x{h0} to {w1}x{h1})").format(
+            w0=sent["image"][0], h0=sent["image"][1], w1=iw, h1=ih)
     return None
 
 
@@ -389,8 +398,8 @@ def selection_mask(image, drawable, mask_babl):
 def reference_pixels(ref, drawable, aligned, babl_format):
     """A reference layer's pixels: over the drawable's area when aligned, else its own."""
     if aligned:
-        _, ox, oy = drawable.get_offsets()
-        _, rx, ry = ref.get_offsets()
+        _found, ox, oy = drawable.get_offsets()
+        _found, rx, ry = ref.get_offsets()
         w, h = drawable.get_width(), drawable.get_height()
         return w, h, read_pixels(ref, (ox - rx, oy - ry, w, h), babl_format)
     w, h = ref.get_width(), ref.get_height()
@@ -416,9 +425,9 @@ def run_generative(op, image, drawable, values, refs, run_mode):
     if record is not None:
         source = image.get_layer_by_tattoo(record["source"])
         if source is None:
-            raise UserError(f"Easel: the layer that \u201c{drawable.get_name()}\u201d was made "
-                            f"from is gone, so it cannot be refined: run the filter on the "
-                            f"layer to edit instead")
+            raise UserError(_("Easel: the layer that \u201c{name}\u201d was made from is gone, "
+                              "so it cannot be refined: run the filter on the layer to edit "
+                              "instead").format(name=drawable.get_name()))
         refs = [drawable, *refs]  # the last turn's result first, then the references
         extra = ops.follow_up_params({}, record)
     earlier = record["turns"] if record is not None else []
@@ -439,31 +448,31 @@ def run_operation(op, image, drawable, values, refs, run_mode, priority="interac
     """Runs one operation on a drawable; returns the new layer (the image changes only then).
     ``extra_params``: parameters that are no argument (a follow-up's conversation)."""
     if drawable.is_indexed() if hasattr(drawable, "is_indexed") else False:
-        raise UserError("Easel: indexed images are not supported; convert to RGB first "
-                        "(Image ▸ Mode ▸ RGB)")
+        raise UserError(_("Easel: indexed images are not supported; convert to RGB first "
+                          "(Image ▸ Mode ▸ RGB)"))
     req = ops.collect_request(op, values)
     req["params"].update(extra_params or {})
     try:
         ops.check_text_lengths(op, req["params"])
     except ValueError as e:
-        raise UserError(f"Easel: {e}") from None
+        raise UserError(_("Easel: {error}").format(error=e)) from None
     rgba_babl, fmt, mask_babl, mask_fmt = precision_formats(image)
     w, h = drawable.get_width(), drawable.get_height()
     sent = target_state(image, drawable)
     mask_bytes = selection_mask(image, drawable, mask_babl)
     if mask_bytes is not None and not any(mask_bytes):
-        raise UserError("Easel: the selection does not touch the layer; select part of the "
-                        "layer or select none")
+        raise UserError(_("Easel: the selection does not touch the layer; select part of the "
+                          "layer or select none"))
     if op.get("mask") == "required" and mask_bytes is None:
-        raise UserError(f"Easel: {op.get('title') or op['id']} needs a selection: select the "
-                        f"area to work on first")
+        raise UserError(_("Easel: {title} needs a selection: select the area to work on "
+                          "first").format(title=op.get("title") or op["id"]))
     n_min = int(op.get("min_references") or 0)
     if len(refs) < n_min:
         raise UserError(ops.missing_references_message(op, n_min))
     aligned = "aligned_references" in (op.get("flags") or [])
     title = ops._title(op.get("title") or op["id"])
     if progress:
-        Gimp.progress_init(f"Easel: {title}")
+        Gimp.progress_init(_("Easel: {title}").format(title=title))
     shared = []
     try:
         pix = to_shared(read_pixels(drawable, (0, 0, w, h), rgba_babl))
@@ -504,7 +513,8 @@ def run_operation(op, image, drawable, values, refs, run_mode, priority="interac
                     pct = int(f * 100)
                     if pct != shown_pct[0]:
                         shown_pct[0] = pct
-                        Gimp.progress_set_text(f"Easel: {title}: {pct}%")
+                        Gimp.progress_set_text(_("Easel: {title}: {percent}%").format(
+                            title=title, percent=pct))
                     Gimp.progress_update(f)
                 if TEST_HOOK:
                     _run_test_hook(image, drawable, job, fraction)
@@ -515,15 +525,17 @@ def run_operation(op, image, drawable, values, refs, run_mode, priority="interac
                 res = client.wait(job, on_progress=on_progress)
             except DaemonUnavailable as e:
                 raise ResultDropped(
-                    f"Easel: the Easel daemon stopped while working on {title} ({e.message}). "
-                    f"The image was not changed. Run the filter again: the daemon is started "
-                    f"again when it is not running.") from None
+                    _("Easel: the Easel daemon stopped while working on {title} ({reason}). "
+                      "The image was not changed. Run the filter again: the daemon is started "
+                      "again when it is not running.").format(title=title, reason=e.message)
+                ) from None
             with res:
                 why = target_problem(image, drawable, sent)
                 if why is not None:
                     raise ResultDropped(
-                        f"Easel: {title}: {why} while it ran, so its result was dropped. The "
-                        f"image was not changed; run the filter again.")
+                        _("Easel: {title}: {why} while it ran, so its result was dropped. The "
+                          "image was not changed; run the filter again.").format(
+                              title=title, why=why))
                 return place_result(op, image, drawable, res, req["output"], rgba_babl, fmt)
     finally:
         for sb in shared:
@@ -538,7 +550,7 @@ def place_result(op, image, drawable, res, output, rgba_babl, fmt):
         raise EaselError("protocol", f"the daemon answered {res.format}, asked for {fmt}")
     scale = int(res.info.get("scale") or op.get("output_scale") or 1)
     data = res.tobytes()
-    _, ox, oy = drawable.get_offsets()
+    _found, ox, oy = drawable.get_offsets()
     gray = image.get_base_type() == Gimp.ImageBaseType.GRAY
     ltype = Gimp.ImageType.GRAYA_IMAGE if gray else Gimp.ImageType.RGBA_IMAGE
     name = res.name or op.get("title") or op["id"]
@@ -547,7 +559,7 @@ def place_result(op, image, drawable, res, output, rgba_babl, fmt):
         if scale != 1:
             # The document grows with the result, so the new layer lines up with the others.
             image.scale(image.get_width() * scale, image.get_height() * scale)
-            _, ox, oy = drawable.get_offsets()
+            _found, ox, oy = drawable.get_offsets()
         layer = Gimp.Layer.new(image, name, res.width, res.height, ltype, 100.0,
                                Gimp.LayerMode.NORMAL)
         parent = drawable.get_parent() if isinstance(drawable, Gimp.Layer) else None
@@ -570,20 +582,21 @@ def place_result(op, image, drawable, res, output, rgba_babl, fmt):
 # ---------------------------------------------------------------------------- folders
 def run_folder(in_dir, out_dir, op_id, params_json):
     if not in_dir or not os.path.isdir(in_dir):
-        raise UserError(f"Easel: input folder {in_dir!r} does not exist")
+        raise UserError(_("Easel: input folder {folder} does not exist").format(
+            folder=repr(in_dir)))
     if not out_dir:
-        raise UserError("Easel: no output folder given")
+        raise UserError(_("Easel: no output folder given"))
     try:
         params = ops.parse_params_json(params_json)
     except ValueError as e:
-        raise UserError(f"Easel: {e}") from None
+        raise UserError(_("Easel: {error}").format(error=e)) from None
     with connect() as c:
         op = next((o for o in c.operations() if o.get("id") == op_id), None)
     if op is None:
-        raise UserError(f"Easel: the daemon has no operation {op_id!r}")
+        raise UserError(_("Easel: the daemon has no operation {id}").format(id=repr(op_id)))
     files = ops.batch_inputs(in_dir)
     if not files:
-        raise UserError(f"Easel: no image files in {in_dir}")
+        raise UserError(_("Easel: no image files in {folder}").format(folder=in_dir))
     os.makedirs(out_dir, exist_ok=True)
     # Parameters by daemon name -> GIMP argument values, so run_operation builds the request.
     values = {}
@@ -594,8 +607,10 @@ def run_folder(in_dir, out_dir, op_id, params_json):
         elif k == "output" and ops.is_remove_background(op):
             values[ops.ARG_OUTPUT] = "gray-mask" if v == "mask" else "alpha"
         else:
-            raise UserError(f"Easel: {op_id} has no parameter {k!r}")
-    Gimp.progress_init(f"Easel: {op.get('title') or op_id} on {len(files)} files")
+            raise UserError(_("Easel: {id} has no parameter {name}").format(id=op_id,
+                                                                            name=repr(k)))
+    Gimp.progress_init(_("Easel: {title} on {count} files").format(
+        title=op.get("title") or op_id, count=len(files)))
     done = 0
     try:
         for i, path in enumerate(files):

@@ -11,6 +11,7 @@ fills it from the turns recorded on the result layer being refined (``TURNS_PARA
 
 from __future__ import annotations
 
+import gettext
 import json
 import math
 import os
@@ -21,6 +22,20 @@ try:
     from easel_client import labels
 except ImportError:  # pragma: no cover - the plug-in folder always has it
     labels = None
+
+# The plug-in's gettext domain and its catalogues' folder, relative to the plug-in's folder
+# (GIMP 3's convention: locale/LANG/LC_MESSAGES/easel-gimp.mo beside easel-gimp.py); the
+# template is made by adapters/i18n/extract.py.
+DOMAIN = "easel-gimp"
+LOCALE_SUBDIR = "locale"
+LOCALE_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), LOCALE_SUBDIR)
+_ = gettext.translation(DOMAIN, LOCALE_DIR, fallback=True).gettext
+
+
+def N_(text: str) -> str:
+    """Marks a string for the template where it is defined; ``_()`` translates it where used."""
+    return text
+
 
 PROC_PREFIX = "plug-in-easel-"
 BATCH_PROC = "plug-in-easel-batch-folder"
@@ -44,9 +59,10 @@ MANAGED_PARAMS = (CONVERSATION,)
 TURNS_PARASITE = "easel-turns"
 
 RB_OUTPUTS = [
-    ("alpha", "Alpha channel", "The cut-out layer, transparent where the background was"),
-    ("layer-mask", "Layer mask", "An opaque layer with the transparency as a layer mask (editable)"),
-    ("gray-mask", "Gray mask image", "The transparency as a gray layer"),
+    ("alpha", N_("Alpha channel"), N_("The cut-out layer, transparent where the background was")),
+    ("layer-mask", N_("Layer mask"),
+     N_("An opaque layer with the transparency as a layer mask (editable)")),
+    ("gray-mask", N_("Gray mask image"), N_("The transparency as a gray layer")),
 ]
 
 # Used when the daemon cannot be reached while GIMP queries the plug-in and no cache exists yet:
@@ -191,7 +207,7 @@ def argument_specs(op: dict) -> list[dict]:
                                                                [""] * len(options)))})
         elif kind == "seed":
             specs.append({**base, "kind": "int", "min": 0, "max": SEED_MAX, "default": 0,
-                          "blurb": (base["blurb"] + " (0: a new random seed)").strip(),
+                          "blurb": (base["blurb"] + " " + _("(0: a new random seed)")).strip(),
                           "role": "seed"})
         elif kind == "text":
             if name in MANAGED_PARAMS:
@@ -201,37 +217,39 @@ def argument_specs(op: dict) -> list[dict]:
             specs.append({**base, "kind": "string", "default": default[:max_len] if max_len
                           else default, "max_len": max_len,
                           "multiline": bool(p.get("multiline")),
-                          "blurb": (base["blurb"] + (f" (at most {max_len} characters)"
-                                                     if max_len else "")).strip()})
+                          "blurb": (base["blurb"] + (" " + _("(at most {count} characters)").format(
+                              count=max_len) if max_len else "")).strip()})
         # Unknown kinds are left out: the daemon uses their defaults.
     if rb:
         specs.append({"arg": ARG_OUTPUT, "param": None, "role": "output", "kind": "choice",
-                      "nick": "Output", "default": "alpha", "options": RB_OUTPUTS,
-                      "blurb": "alpha: transparency in the layer; layer-mask: an opaque layer "
-                               "with a layer mask; gray-mask: the mask as a gray layer"})
+                      "nick": _("Output"), "default": "alpha",
+                      "options": [(i, _(t), _(h)) for i, t, h in RB_OUTPUTS],
+                      "blurb": _("alpha: transparency in the layer; layer-mask: an opaque layer "
+                                 "with a layer mask; gray-mask: the mask as a gray layer")})
     max_refs = int(op.get("max_references") or 0)
     for i in range(min(max_refs, MAX_REFERENCE_ARGS)):
         word = reference_word(op)
         specs.append({"arg": ARG_REFERENCE if i == 0 else f"{ARG_REFERENCE}-{i + 1}",
                       "param": None, "role": "reference", "kind": "drawable",
-                      "nick": word if i == 0 else f"{word} {i + 1}",
-                      "blurb": ("A layer of this image with colored strokes painted in place "
-                                "(same size)." if is_aligned(op)
-                                else "A layer whose look to use (any image).")
-                      + (" Required." if i < int(op.get("min_references") or 0) else "")})
+                      "nick": word if i == 0 else _("{word} {number}").format(word=word,
+                                                                                number=i + 1),
+                      "blurb": (_("A layer of this image with colored strokes painted in place "
+                                  "(same size).") if is_aligned(op)
+                                else _("A layer whose look to use (any image)."))
+                      + (" " + _("Required.") if i < int(op.get("min_references") or 0) else "")})
     specs += [
         {"arg": ARG_GROW, "param": None, "role": "modifier", "kind": "int", "min": -1024,
-         "max": 1024, "default": 0, "nick": "Grow selection",
-         "blurb": "Pixels to grow the selection by before running (negative shrinks)."},
+         "max": 1024, "default": 0, "nick": _("Grow selection"),
+         "blurb": _("Pixels to grow the selection by before running (negative shrinks).")},
         {"arg": ARG_FEATHER, "param": None, "role": "modifier", "kind": "double", "min": 0.0,
-         "max": 1024.0, "default": 0.0, "nick": "Feather selection",
-         "blurb": "Feather radius in pixels applied to the selection."},
+         "max": 1024.0, "default": 0.0, "nick": _("Feather selection"),
+         "blurb": _("Feather radius in pixels applied to the selection.")},
         {"arg": ARG_INVERT, "param": None, "role": "modifier", "kind": "boolean",
-         "default": False, "nick": "Invert selection",
-         "blurb": "Work outside the selection instead of inside it."},
+         "default": False, "nick": _("Invert selection"),
+         "blurb": _("Work outside the selection instead of inside it.")},
         {"arg": ARG_MARGIN, "param": None, "role": "modifier", "kind": "int", "min": 0,
-         "max": 4096, "default": 64, "nick": "Context margin",
-         "blurb": "Pixels of surroundings around the selection the operation sees."},
+         "max": 4096, "default": 64, "nick": _("Context margin"),
+         "blurb": _("Pixels of surroundings around the selection the operation sees.")},
     ]
     for sp in specs:
         sp["applies_when"] = sp.get("applies_when") or {}
@@ -270,7 +288,7 @@ def is_aligned(op: dict) -> bool:
 
 def reference_word(op: dict) -> str:
     """What the operation's reference layers are to the user."""
-    return "Scribble layer" if is_aligned(op) else "Reference layer"
+    return _("Scribble layer") if is_aligned(op) else _("Reference layer")
 
 
 def uses_mask(op: dict) -> bool:
@@ -319,11 +337,14 @@ def applicable(spec: dict, values_by_param: dict) -> bool:
 def missing_references_message(op: dict, n_min: int) -> str:
     title = _title(op.get("title") or op["id"])
     if is_aligned(op):
-        return (f"Easel: {title} needs a scribble layer: select it together with the photo "
-                f"in the Layers dock (or choose it in the dialog)")
-    what = "a reference layer" if n_min == 1 else f"{n_min} reference layers"
-    return (f"Easel: {title} needs {what}: select them together with the layer in the Layers "
-            f"dock (or choose them in the dialog)")
+        return _("Easel: {title} needs a scribble layer: select it together with the photo "
+                 "in the Layers dock (or choose it in the dialog)").format(title=title)
+    if n_min == 1:
+        return _("Easel: {title} needs a reference layer: select it together with the layer "
+                 "in the Layers dock (or choose it in the dialog)").format(title=title)
+    return _("Easel: {title} needs {count} reference layers: select them together with the "
+             "layer in the Layers dock (or choose them in the dialog)").format(title=title,
+                                                                               count=n_min)
 
 
 def _title(text) -> str:
@@ -368,8 +389,8 @@ def check_text_lengths(op: dict, params: dict) -> None:
         if s["kind"] == "string" and s.get("max_len") and s["param"] in params:
             n = len(str(params[s["param"]]))
             if n > s["max_len"]:
-                raise ValueError(f"{s['arg']} is {n} characters long, over its limit of "
-                                 f"{s['max_len']}")
+                raise ValueError(_("{name} is {count} characters long, over its limit of "
+                                   "{limit}").format(name=s["arg"], count=n, limit=s["max_len"]))
 
 
 # --------------------------------------------------------------------------- refinement
@@ -409,7 +430,7 @@ def follow_up_params(params: dict, record: dict) -> dict:
 def turn_name(name: str, turn: int) -> str:
     """A follow-up's layer name; without the " #1" GIMP adds to a name already in the image."""
     name = re.sub(r" #\d+$", "", name)
-    return f"{name} (turn {turn})" if turn > 1 else name
+    return _("{name} (turn {turn})").format(name=name, turn=turn) if turn > 1 else name
 
 
 def parse_params_json(text: str) -> dict:
@@ -420,9 +441,11 @@ def parse_params_json(text: str) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"params is not valid JSON ({e.msg} at character {e.pos}): {text!r}")
+        raise ValueError(_("params is not valid JSON ({reason} at character {pos}): "
+                           "{text}").format(reason=e.msg, pos=e.pos, text=repr(text)))
     if not isinstance(value, dict):
-        raise ValueError(f"params must be a JSON object like {{\"amount\": 0.5}}, got {text!r}")
+        raise ValueError(_("params must be a JSON object like {example}, got {text}").format(
+            example='{"amount": 0.5}', text=repr(text)))
     return value
 
 

@@ -168,12 +168,12 @@ class EaselDocker(DockWidget):
         self.grow_spin = QSpinBox()
         self.grow_spin.setObjectName("easel_grow")
         self.grow_spin.setRange(-500, 500)
-        self.grow_spin.setSuffix(" px")
+        self.grow_spin.setSuffix(i18n(" px"))
         self.feather_spin = QDoubleSpinBox()
         self.feather_spin.setObjectName("easel_feather")
         self.feather_spin.setRange(0.0, 500.0)
         self.feather_spin.setDecimals(1)
-        self.feather_spin.setSuffix(" px")
+        self.feather_spin.setSuffix(i18n(" px"))
         self.invert_box = QCheckBox(i18n("Invert"))
         self.invert_box.setObjectName("easel_invert")
         self.mods_row = QWidget()
@@ -420,7 +420,7 @@ class EaselDocker(DockWidget):
         bold.setBold(True)
         by_cat: dict[str, list[dict]] = {}
         for op in ops:
-            by_cat.setdefault(op.get("category") or "Other", []).append(op)
+            by_cat.setdefault(op.get("category") or i18n("Other"), []).append(op)
         for cat in sorted(by_cat, key=lambda c: (c == "Testing", c.lower())):
             header = QStandardItem(labels.title(cat))
             header.setFlags(Qt.ItemFlag.NoItemFlags)

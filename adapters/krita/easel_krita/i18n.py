@@ -1,7 +1,8 @@
 """Translatable strings: Krita's ``i18n`` (KDE's catalogue, injected into Python's builtins by
 Krita) when there is one, else the text itself. Every user-facing string of the plug-in goes
-through ``i18n`` so that ``adapters/krita/extract_messages.py`` finds it for the template
-catalogue (po/easel_krita.pot). Placeholders are ``{1}``, ``{2}``..."""
+through ``i18n`` so that ``adapters/i18n/extract.py`` finds it for the template catalogue
+(OUTDIR/easel_krita.pot; ``--check`` finds text that escaped). Placeholders are ``{1}``,
+``{2}``..."""
 
 from __future__ import annotations
 
