@@ -73,13 +73,7 @@ MODULE="$T30/debug/libeasel.so"
     || { cat "$WORK/gcc.log"; echo "FAIL OBS 30: build frametest"; exit 0; }
 
 # ------------------------------------------------------------------ the daemon, outside
-"$PY" - "$PHOTOS/girl-1.jpg" "$WORK" <<'PYEOF' || { echo "FAIL OBS 30: test frames"; exit 0; }
-import sys
-from PIL import Image
-src, work = sys.argv[1:3]
-Image.open(src).convert("RGB").resize((640, 360), Image.LANCZOS).save(f"{work}/frame.png")
-Image.new("RGB", (640, 360), (255, 0, 0)).save(f"{work}/frames/red.png")
-PYEOF
+"$PY" "$HERE/make_frames.py" "$PHOTOS/girl-1.jpg" "$WORK" || { echo "FAIL OBS 30: test frames"; exit 0; }
 cat >"$WORK/easel.toml" <<TOML
 socket = "$WORK/easeld.sock"
 model_dirs = ["${EASEL_MODELS:-$REPO/../shared/models}"]

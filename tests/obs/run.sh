@@ -93,20 +93,7 @@ WORK=$(mktemp -d /tmp/easel-obs-test.XXXXXX)
 mkdir -p "$WORK/frames" "$WORK/ws"
 gcc -O2 -Wall -o "$WORK/frametest" "$HERE/frametest.c" $(pkg-config --cflags --libs libobs) -lX11 -lpthread -lm \
     && pass || { fail "build frametest"; finish; }
-"$PY" - "$PHOTOS/girl-1.jpg" "$WORK" <<'PYEOF' || { fail "make test frames"; finish; }
-import sys
-from PIL import Image
-src, work = sys.argv[1:3]
-Image.open(src).convert("RGB").resize((640, 360), Image.LANCZOS).save(f"{work}/frame.png")
-Image.new("RGB", (640, 360), (255, 0, 0)).save(f"{work}/frames/red.png")
-# fix low light's input: the frame at a fifth of its brightness; match look's reference: the
-# frame with a strong blue cast.
-im = Image.open(f"{work}/frame.png")
-im.point(lambda v: v // 5).save(f"{work}/frames/dark.png")
-r, g, b = im.split()
-Image.merge("RGB", (r.point(lambda v: v // 3), g.point(lambda v: v // 2 + 20),
-                    b.point(lambda v: 120 + v // 2))).save(f"{work}/frames/look-reference.png")
-PYEOF
+"$PY" "$HERE/make_frames.py" "$PHOTOS/girl-1.jpg" "$WORK" || { fail "make test frames"; finish; }
 cat >"$WORK/easel.toml" <<TOML
 socket = "$WORK/easeld.sock"
 model_dirs = ["$MODELS"]
