@@ -7,6 +7,11 @@
 #
 # Then a second Krita run reopens the .kra the first one saved and checks the Easel history in it.
 #
+# Then Krita 5.2 (Debian 13) from the chroot tests/gimp/chroot.sh builds (and "chroot.sh krita"
+# completes), the daemon outside it: the importer, test_pixels/test_qt under its Python, the
+# kritarunner API tests and a GUI run (gui_smoke.py). Each version's counts are printed. About
+# 65 s, on by default: EASEL_KRITA_52=0 skips it, EASEL_KRITA_ONLY=5.2 runs only it (root).
+#
 # Generative edits: the GUI run's daemon is configured (~/.config/easel/generative.toml, 0600)
 # for a local stand-in of the Gemini API (tests/generative/fake_gemini.py on 127.0.0.1) that logs
 # what it was sent; the driver edits a selection from a prompt and refines it twice. Afterwards
