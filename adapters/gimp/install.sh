@@ -18,7 +18,9 @@ install_into() {  # DEST: a GIMP plug-ins folder
     rm -rf "$1/easel-gimp"
     mkdir "$1/easel-gimp"
     cp "$HERE/easel-gimp/easel-gimp.py" "$HERE/easel-gimp/easel_gimp_ops.py" "$1/easel-gimp/"
-    [ -d "$HERE/easel-gimp/locale" ] && cp -r "$HERE/easel-gimp/locale" "$1/easel-gimp/"
+    cp -r "$HERE/easel-gimp/help" "$1/easel-gimp/"   # the Help button's page
+    mkdir "$1/easel-gimp/locale"   # the gettext catalogues' folder (GIMP warns without it)
+    if [ -d "$HERE/easel-gimp/locale" ]; then cp -r "$HERE/easel-gimp/locale/." "$1/easel-gimp/locale/"; fi
     mkdir "$1/easel-gimp/easel_client"
     cp "$CLIENT"/*.py "$1/easel-gimp/easel_client/"
     chmod 755 "$1/easel-gimp/easel-gimp.py"

@@ -8,7 +8,8 @@
 #
 # Also: install.sh's folders with a temporary HOME (test_install.py), the template catalogues
 # and the wrapped-strings check of adapters/i18n/extract.py (test_i18n.py), and, last, GIMP run
-# with a test catalogue in the installed plug-in's locale/de and LANGUAGE=de (i18n_tests.py).
+# with a test catalogue in the installed plug-in's locale/de and LANGUAGE=de (i18n_tests.py),
+# after the help domain's check (help_tests.py).
 #
 # Generative edits: the daemon gets the key and address of a local stand-in of the Gemini API
 # (tests/generative/fake_gemini.py on 127.0.0.1, outside the chroot: same network) from
@@ -261,6 +262,12 @@ judge "$WORK/dialog.json" dialog
 rm -f "$HOME_IN/.config/GIMP/3.0/pluginrc" "$HOME_IN/.config/GIMP/3.0/easel/capabilities.json"
 gimp_run builtin "$WORK/registration_tests.py" "$WORK/builtin.json" EASEL_GIMP_EXPECT=built-in
 judge "$WORK/builtin.json" builtin
+
+echo "== the plug-in's help domain: recorded by GIMP, every procedure's help id resolves to its page"
+cp "$HERE/help_tests.py" "$WORK/"
+rm -f "$HOME_IN/.config/GIMP/3.0/pluginrc"   # queried again: GIMP records the help domain
+gimp_run help "$WORK/help_tests.py" "$WORK/help.json"
+judge "$WORK/help.json" help
 
 echo "== the plug-in's gettext domain in GIMP: a test catalogue in its locale folder, LANGUAGE=de"
 cp "$HERE/i18n_tests.py" "$WORK/"

@@ -32,7 +32,9 @@ class InstallTests(unittest.TestCase):
         d = os.path.join(self.home, plugins, "easel-gimp")
         return (os.access(os.path.join(d, "easel-gimp.py"), os.X_OK)
                 and os.path.isfile(os.path.join(d, "easel_client", "client.py"))
-                and os.path.isfile(os.path.join(d, "easel_gimp_ops.py")))
+                and os.path.isfile(os.path.join(d, "easel_gimp_ops.py"))
+                and os.path.isfile(os.path.join(d, "help", "en", "gimp-help.xml"))
+                and os.path.isfile(os.path.join(d, "help", "en", "index.html")))
 
     def plugin_folders(self):
         """Every easel-gimp folder under the temporary HOME, relative to it."""

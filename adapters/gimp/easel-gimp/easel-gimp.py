@@ -131,10 +131,16 @@ class EaselPlugIn(Gimp.PlugIn):
     # ------------------------------------------------------------------------ registration
     def do_set_i18n(self, name):
         # GIMP 3's convention: the plug-in's own gettext domain, its catalogues in the locale/
-        # folder beside it (relative to the plug-in's folder, as GIMP requires).
+        # folder beside it (relative to the plug-in's folder, as GIMP requires). A copy without
+        # that folder: no GIMP-side catalogue (GIMP would warn once per procedure).
+        if not os.path.isdir(ops.LOCALE_DIR):
+            return False
         return True, ops.DOMAIN, ops.LOCALE_SUBDIR
 
     def do_query_procedures(self):
+        # The Help button of the dialogs opens the bundled page (help/en/index.html, its help ids
+        # mapped in help/en/gimp-help.xml), not GIMP's "manual not installed" prompt.
+        self.set_help_domain(ops.HELP_DOMAIN, Gio.File.new_for_path(os.path.join(HERE, "help")))
         EaselPlugIn._querying = True
         EaselPlugIn._operations = None
         names = [ops.proc_name(o["id"]) for o in self._ops()]
@@ -165,7 +171,7 @@ class EaselPlugIn(Gimp.PlugIn):
             ops._sentence(op.get("description")) + mask_note + " "
             + _("The result is a new layer (operation '{id}' of the Easel daemon).").format(
                 id=op["id"]),
-            name)
+            ops.HELP_ID_OPERATION)
         proc.set_attribution("Easel", "Easel", "2025")
         # One layer, or several: the other selected layers are the references.
         proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE
@@ -206,7 +212,7 @@ class EaselPlugIn(Gimp.PlugIn):
               "batch priority and saves the result as PNG in the output folder. params is a "
               "JSON object of the operation's parameters (daemon names), e.g. "
               "{\"model\": \"u2netp\"}."),
-            name)
+            ops.HELP_ID_BATCH)
         proc.set_attribution("Easel", "Easel", "2025")
         proc.add_enum_argument("run-mode", _("Run mode"), _("The run mode"), Gimp.RunMode,
                                Gimp.RunMode.NONINTERACTIVE, GObject.ParamFlags.READWRITE)

@@ -37,6 +37,12 @@ def N_(text: str) -> str:
     return text
 
 
+# The plug-in's help domain (GIMP's Help button): help/LANG/gimp-help.xml beside the plug-in maps
+# these help ids to pages of help/LANG/ (English only today).
+HELP_DOMAIN = "org.easel.gimp"
+HELP_ID_OPERATION = "plug-in-easel-operation"
+HELP_ID_BATCH = "plug-in-easel-batch-folder"
+
 PROC_PREFIX = "plug-in-easel-"
 BATCH_PROC = "plug-in-easel-batch-folder"
 MENU_ROOT = "<Image>/Filters/Easel"
