@@ -36,6 +36,19 @@ type Writer = Arc<Mutex<UnixStream>>;
 /// How long after a job the worker returns the heap it freed to the system.
 const TRIM_AFTER: Duration = Duration::from_secs(2);
 
+/// Heap the worker keeps faulted in between jobs (and faults in at start), so an interactive
+/// job after a pause, or the first one, does not pay a page fault for every page of its working
+/// memory (at 600×399 that was half of a fix-low-light job). `EASEL_KEEP_HEAP_MB` changes it.
+const KEEP_HEAP_MB: usize = 48;
+
+fn keep_heap_bytes() -> usize {
+    std::env::var("EASEL_KEEP_HEAP_MB")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(KEEP_HEAP_MB)
+        .saturating_mul(1 << 20)
+}
+
 fn tell(out: &Writer, msg: &FromWorker, fds: &[std::os::fd::BorrowedFd<'_>]) -> bool {
     match out.lock() {
         Ok(sock) => send(&sock, msg, &[], fds).is_ok(),
@@ -211,6 +224,7 @@ pub fn worker_main_warm(
     }
 
     keep_freed_heap();
+    fault_in_heap(keep_heap_bytes());
     // The heap a job freed goes back to the system once no job has come for a moment (not after
     // every job: back-to-back jobs reuse it instead of faulting it in again).
     {
@@ -331,10 +345,7 @@ pub fn worker_main_warm(
 /// returns it itself with [`release_freed`] once jobs stop coming.
 fn keep_freed_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if !matches!(
-        std::env::var("EASEL_MALLOC_TRIM").as_deref(),
-        Ok("0" | "false" | "no" | "off")
-    ) {
+    if trim_enabled() {
         // SAFETY: mallopt only changes glibc's allocation thresholds.
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
@@ -343,22 +354,38 @@ fn keep_freed_heap() {
     }
 }
 
+/// Grows this thread's heap by `bytes`, touching every page, and frees it again: with
+/// [`keep_freed_heap`]'s settings the pages stay in the heap for the jobs, which run on this
+/// thread. Nothing when freed memory is not kept (`EASEL_MALLOC_TRIM=0`).
+fn fault_in_heap(bytes: usize) {
+    if bytes == 0 || !trim_enabled() {
+        return;
+    }
+    // Non-zero, so every page is written (zeros could come from untouched fresh pages).
+    let block = vec![1u8; bytes];
+    std::hint::black_box(&block);
+}
+
+fn trim_enabled() -> bool {
+    static TRIM: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRIM.get_or_init(|| {
+        !matches!(
+            std::env::var("EASEL_MALLOC_TRIM").as_deref(),
+            Ok("0" | "false" | "no" | "off")
+        )
+    })
+}
+
 /// Hands the heap jobs freed back to the system (glibc keeps freed pages of its arenas
-/// otherwise: a 4K job would leave hundreds of MB resident). `EASEL_MALLOC_TRIM=0` keeps them.
+/// otherwise: a 4K job would leave hundreds of MB resident), all but the top
+/// [`KEEP_HEAP_MB`] of the heap. `EASEL_MALLOC_TRIM=0` keeps them.
 fn release_freed() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        static TRIM: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        let on = *TRIM.get_or_init(|| {
-            !matches!(
-                std::env::var("EASEL_MALLOC_TRIM").as_deref(),
-                Ok("0" | "false" | "no" | "off")
-            )
-        });
-        if on {
+        if trim_enabled() {
             // SAFETY: malloc_trim only walks glibc's own arenas; no pointer is handed over.
             unsafe {
-                libc::malloc_trim(0);
+                libc::malloc_trim(keep_heap_bytes());
             }
         }
     }
