@@ -8,14 +8,14 @@
 
 use crate::{
     matte,
-    obsutil::{cstring, string_of, Settings},
+    obsutil::{add_param, cstring, string_of, Settings},
     sys::*,
     text,
     worker::{self, Config, InFrame, Shared},
 };
 use easel_client::{default_socket_path, Client, SharedInput, SubmitOptions};
 use easel_imaging::OwnedImage;
-use easel_protocol::{OperationInfo, ParamKind, PixelFormat, Priority, StreamSettings};
+use easel_protocol::{OperationInfo, PixelFormat, Priority, StreamSettings};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::{
@@ -405,54 +405,7 @@ unsafe fn add_params(props: *mut obs_properties_t, op: &OperationInfo, prefix: &
         if op.id == OPERATION && p.name != "model" && FORCED.contains(&p.name.as_str()) {
             continue;
         }
-        let key = cstring(&format!("{prefix}{}", p.name));
-        let title = cstring(&p.title);
-        let prop = match &p.kind {
-            ParamKind::Choice {
-                options,
-                option_titles,
-                ..
-            } => {
-                let l = obs_properties_add_list(
-                    props,
-                    key.as_ptr(),
-                    title.as_ptr(),
-                    OBS_COMBO_TYPE_LIST,
-                    OBS_COMBO_FORMAT_STRING,
-                );
-                for (i, o) in options.iter().enumerate() {
-                    let t = cstring(option_titles.get(i).unwrap_or(o));
-                    let v = cstring(o);
-                    obs_property_list_add_string(l, t.as_ptr(), v.as_ptr());
-                }
-                l
-            }
-            ParamKind::Bool { .. } => obs_properties_add_bool(props, key.as_ptr(), title.as_ptr()),
-            ParamKind::Int { min, max, .. } => obs_properties_add_int_slider(
-                props,
-                key.as_ptr(),
-                title.as_ptr(),
-                (*min).max(i32::MIN as i64) as i32,
-                (*max).min(i32::MAX as i64) as i32,
-                1,
-            ),
-            ParamKind::Float { min, max, step, .. } => obs_properties_add_float_slider(
-                props,
-                key.as_ptr(),
-                title.as_ptr(),
-                *min,
-                *max,
-                *step,
-            ),
-            ParamKind::Seed { .. } => {
-                obs_properties_add_int(props, key.as_ptr(), title.as_ptr(), 0, i32::MAX, 1)
-            }
-            ParamKind::Text { .. } => {
-                obs_properties_add_text(props, key.as_ptr(), title.as_ptr(), OBS_TEXT_DEFAULT)
-            }
-        };
-        let d = cstring(&p.description);
-        obs_property_set_long_description(prop, d.as_ptr());
+        add_param(props, &format!("{prefix}{}", p.name), p);
     }
 }
 

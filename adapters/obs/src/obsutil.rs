@@ -1,6 +1,7 @@
 //! Small safe-ish helpers over the libobs C API: settings, properties, strings.
 
 use crate::sys::*;
+use easel_protocol::{ParamInfo, ParamKind};
 use std::ffi::{c_char, CStr, CString};
 
 pub fn cstring(s: &str) -> CString {
@@ -110,4 +111,60 @@ impl Settings {
             obs_data_array_release(arr);
         }
     }
+}
+
+/// Adds the properties of one parameter from the operation's schema; `key` is its setting.
+/// # Safety
+/// `props` is a live properties object (inside a `get_properties` callback).
+pub unsafe fn add_param(props: *mut obs_properties_t, key: &str, p: &ParamInfo) {
+    let k = cstring(key);
+    let title = cstring(&p.title);
+    let prop = match &p.kind {
+        ParamKind::Choice {
+            options,
+            option_titles,
+            ..
+        } => {
+            let l = obs_properties_add_list(
+                props,
+                k.as_ptr(),
+                title.as_ptr(),
+                OBS_COMBO_TYPE_LIST,
+                OBS_COMBO_FORMAT_STRING,
+            );
+            for (i, o) in options.iter().enumerate() {
+                let t = cstring(option_titles.get(i).unwrap_or(o));
+                let v = cstring(o);
+                obs_property_list_add_string(l, t.as_ptr(), v.as_ptr());
+            }
+            l
+        }
+        ParamKind::Bool { .. } => obs_properties_add_bool(props, k.as_ptr(), title.as_ptr()),
+        ParamKind::Int { min, max, .. } => obs_properties_add_int_slider(
+            props,
+            k.as_ptr(),
+            title.as_ptr(),
+            (*min).max(i32::MIN as i64) as i32,
+            (*max).min(i32::MAX as i64) as i32,
+            1,
+        ),
+        ParamKind::Float { min, max, step, .. } => {
+            obs_properties_add_float_slider(props, k.as_ptr(), title.as_ptr(), *min, *max, *step)
+        }
+        ParamKind::Seed { .. } => {
+            obs_properties_add_int(props, k.as_ptr(), title.as_ptr(), 0, i32::MAX, 1)
+        }
+        ParamKind::Text { multiline, .. } => obs_properties_add_text(
+            props,
+            k.as_ptr(),
+            title.as_ptr(),
+            if *multiline {
+                OBS_TEXT_MULTILINE
+            } else {
+                OBS_TEXT_DEFAULT
+            },
+        ),
+    };
+    let d = cstring(&p.description);
+    obs_property_set_long_description(prop, d.as_ptr());
 }
