@@ -893,7 +893,12 @@ def main():
                     break
             if not d.alive():
                 break
+            # Connections the round's last cases closed may still be closing: give descriptors
+            # up to 3 s to come back before the round's count is taken.
+            settle = time.monotonic() + 3
             time.sleep(0.5)
+            while fds_of(d.pid) > fds0 and time.monotonic() < settle:
+                time.sleep(0.1)
             rounds.append((fds_of(d.pid), rss_kib(d.pid)))
         time.sleep(1.0)
         # The daemon still serves.
