@@ -17,6 +17,7 @@ if Krita is not None:
     import os
 
     from .docker import DOCKER_ID, EaselDocker
+    from .i18n import i18n
 
     def find_docker():
         """The Easel docker of the active window, or None."""
@@ -37,19 +38,24 @@ if Krita is not None:
                 testhook.arm()
 
         def createActions(self, window):
-            show = window.createAction("easel_show_docker", "Easel: Show Docker", "tools/scripts")
+            show = window.createAction("easel_show_docker", i18n("Easel: Show Docker"),
+                                       "tools/scripts")
             show.triggered.connect(self._show)
-            mask = window.createAction("easel_paint_mask", "Easel: Paint a Mask", "tools/scripts")
+            mask = window.createAction("easel_paint_mask", i18n("Easel: Paint a Mask"),
+                                       "tools/scripts")
             mask.triggered.connect(lambda: self._with_docker(lambda d: d.start_scribble()))
-            again = window.createAction("easel_run_again", "Easel: Run Again", "tools/scripts")
+            again = window.createAction("easel_run_again", i18n("Easel: Run Again"),
+                                        "tools/scripts")
             again.triggered.connect(lambda: self._with_docker(lambda d: d.run()))
-            # Shortcuts come from easel_krita.action (Settings > Configure Krita > Shortcuts).
-            live = window.createAction("easel_live", "Easel: Live Mode", "tools/scripts")
+            # Shortcuts, tooltips and icon texts come from easel_krita.action (Settings >
+            # Configure Krita > Shortcuts), which Krita translates itself; the menu text is the
+            # one given here, the same as the action's <text> there (extract.py --check).
+            live = window.createAction("easel_live", i18n("Easel: Live Mode"), "tools/scripts")
             live.triggered.connect(lambda: self._with_docker(lambda d: d.toggle_live()))
-            apply_ = window.createAction("easel_live_apply", "Easel: Apply Live Preview",
+            apply_ = window.createAction("easel_live_apply", i18n("Easel: Apply Live Preview"),
                                          "tools/scripts")
             apply_.triggered.connect(lambda: self._with_docker(lambda d: d.live_apply()))
-            discard = window.createAction("easel_live_discard", "Easel: Discard Live Preview",
+            discard = window.createAction("easel_live_discard", i18n("Easel: Discard Live Preview"),
                                           "tools/scripts")
             discard.triggered.connect(lambda: self._with_docker(lambda d: d.live_discard()))
 
