@@ -134,6 +134,10 @@ def _run(r, k):
     from easel_krita.docker import REGION_ALL, REGION_PAINTED, REGION_SELECTION, SOURCE_LAYER, SOURCE_VISIBLE
     from easel_krita.jobs import Settings
 
+    r.data["krita_version"] = k.version()
+    want = os.environ.get("EASEL_KRITA_EXPECT_VERSION")  # run.sh: 5.1 on the host, 5.2 in the chroot
+    if want:
+        r.check(f"running in Krita {want}", k.version().startswith(want + "."), k.version())
     win = k.activeWindow()
     r.check("Krita main window exists", win is not None)
     docker = find_docker()
