@@ -90,7 +90,8 @@ def run_proc(name, image, drawables, **props):
             msg = PDB.get_last_error() or ""
         except Exception as e:  # older/newer API
             msg = f"(no last error: {e})"
-        if not msg and result.length() > 1:
+        # GIMP's own refusal of an argument (before the plug-in runs) is only in the result.
+        if msg in ("", "success") and result.length() > 1:
             try:
                 msg = str(result.index(1))
             except Exception:
@@ -358,38 +359,142 @@ def test_match_look_reference():
     img.delete()
 
 
+def folder(path):
+    return Gio.File.new_for_path(path)
+
+
+def listing(path):
+    return sorted(os.listdir(path)) if os.path.isdir(path) else []
+
+
 def test_batch_folder():
+    """Filters > Easel > Batch: one typed procedure per operation, folders as GFile arguments."""
     src = os.path.join(WORK, "batch-in")
-    out = os.path.join(WORK, "batch-out")
     os.makedirs(src, exist_ok=True)
     for n in ("chelsea.png", "car-1.jpg"):
         shutil.copy(os.path.join(PHOTOS, n), src)
-    st, msg, dt = run_proc("plug-in-easel-batch-folder", None, None, **{
-        "input-folder": src, "output-folder": out, "operation": "invert",
-        "params": json.dumps({"amount": 1.0})})
-    timings["batch folder invert (2 files)"] = round(dt * 1000)
-    check("batch folder runs", st == Gimp.PDBStatusType.SUCCESS, f"{st} {msg}")
-    made = sorted(os.listdir(out)) if os.path.isdir(out) else []
-    check("batch folder writes one PNG per input", made == ["car-1.png", "chelsea.png"], made)
-    if "chelsea.png" in made:
-        a = load("chelsea.png")
-        b = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE,
-                           Gio.File.new_for_path(os.path.join(out, "chelsea.png")))
-        o, r = px8(top_layer(a), 40, 40), px8(top_layer(b), 40, 40)
-        check("batch output inverted", (a.get_width(), a.get_height()) == (b.get_width(),
-              b.get_height()) and all(abs(255 - p - q) <= 1 for p, q in zip(o[:3], r[:3])),
-              (o, r))
+    proc = PDB.lookup_procedure("plug-in-easel-batch-remove-background")
+    check("batch: Remove background on a folder has a procedure", proc is not None)
+    if proc is None:
+        return
+    args = {a.get_name(): a for a in proc.get_arguments()}
+    def vtype(n):
+        return getattr(getattr(args.get(n), "value_type", None), "name", None)
+    check("batch: its folders are file arguments (folder choosers), its parameters typed",
+          vtype("input-folder") == vtype("output-folder") == "GFile"
+          and type(args.get("model")).__name__ == "ParamChoice"
+          and vtype("refine-foreground") == "gboolean"
+          and "operation" not in args and "params" not in args
+          and "selection-grow" not in args,
+          {n: (type(a).__name__, getattr(a, "value_type", None)) for n, a in args.items()})
+    label = proc.get_menu_label()
+    check("batch: under Filters > Easel > Batch, with a mnemonic",
+          "<Image>/Filters/Easel/Batch" in proc.get_menu_paths()
+          and "_" in label and label.replace("_", "") == "Remove background on a folder...",
+          (proc.get_menu_paths(), label))
+    reg = json.load(open(os.path.join(Gimp.directory(), "easel", "registered.json")))
+    check("batch: no folder procedure for operations that need a selection or a painted layer",
+          "plug-in-easel-batch-remove-object" not in reg.get("batch_procedures", [])
+          and "plug-in-easel-batch-colorize-scribbles" not in reg.get("batch_procedures", [])
+          and "plug-in-easel-batch-invert" in reg.get("batch_procedures", []), reg)
+
+    # Remove background on the folder's photos, through its typed arguments.
+    out = os.path.join(WORK, "batch-out-rb")
+    st, msg, dt = run_proc("plug-in-easel-batch-remove-background", None, None, **{
+        "input-folder": folder(src), "output-folder": folder(out), "model": "u2netp",
+        "output": "alpha"})
+    timings["batch remove-background u2netp (2 files)"] = round(dt * 1000)
+    check("batch remove-background runs", st == Gimp.PDBStatusType.SUCCESS, f"{st} {msg}")
+    made = listing(out)
+    check("batch remove-background writes one PNG per input", made == ["car-1.png", "chelsea.png"],
+          made)
+    if "car-1.png" in made:
+        a = load("car-1.jpg")
+        b = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, folder(os.path.join(out, "car-1.png")))
+        lb = top_layer(b)
+        check("batch cut-out: the photo's size, with alpha",
+              (b.get_width(), b.get_height()) == (a.get_width(), a.get_height())
+              and lb.has_alpha(), (b.get_width(), b.get_height(), lb.has_alpha()))
+        corners = [px8(lb, x, y)[3] for x, y in ((25, 125), (395, 125), (25, 305), (395, 305))]
+        check("batch cut-out: the background is transparent", all(c <= 8 for c in corners),
+              corners)
+        car = [px8(lb, x, y) for x, y in ((200, 230), (300, 200), (100, 240))]
+        check("batch cut-out: the car stays opaque", all(p[3] >= 250 for p in car), car)
+        o = px8(top_layer(a), 200, 230)
+        check("batch cut-out: the car's colour kept",
+              max(abs(p - q) for p, q in zip(o[:3], car[0][:3])) <= 3, (o, car[0]))
         a.delete()
         b.delete()
+
+    # Invert, its amount a double argument: the saved pixels inverted exactly.
+    out = os.path.join(WORK, "batch-out")
+    st, msg, dt = run_proc("plug-in-easel-batch-invert", None, None, **{
+        "input-folder": folder(src), "output-folder": folder(out), "amount": 1.0})
+    timings["batch folder invert (2 files)"] = round(dt * 1000)
+    check("batch invert runs", st == Gimp.PDBStatusType.SUCCESS, f"{st} {msg}")
+    made = listing(out)
+    check("batch invert writes one PNG per input", made == ["car-1.png", "chelsea.png"], made)
+    if "chelsea.png" in made:
+        a = load("chelsea.png")
+        b = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, folder(os.path.join(out, "chelsea.png")))
+        bad = []
+        for x, y in ((40, 40), (200, 150), (400, 250), (10, 290)):
+            o, r = px8(top_layer(a), x, y), px8(top_layer(b), x, y)
+            if not all(abs(255 - p - q) <= 1 for p, q in zip(o[:3], r[:3])):
+                bad.append(((x, y), o, r))
+        check("batch output inverted", (a.get_width(), a.get_height()) == (b.get_width(),
+              b.get_height()) and not bad, bad)
+        a.delete()
+        b.delete()
+
+    # Bad folders: refused before anything runs, naming the folder (or, where GIMP itself
+    # refuses the value of a folder argument, naming the argument).
+    missing = os.path.join(WORK, "no-such-folder")
+    st, msg, _ = run_proc("plug-in-easel-batch-invert", None, None, **{
+        "input-folder": folder(missing), "output-folder": folder(out)})
+    check("batch: a missing input folder is refused, naming the argument",
+          st == Gimp.PDBStatusType.CALLING_ERROR and "input-folder" in msg, f"{st} {msg}")
+    st, msg, _ = run_proc("plug-in-easel-batch-invert", None, None, **{
+        "output-folder": folder(out)})
+    check("batch: no input folder chosen fails clearly",
+          st == Gimp.PDBStatusType.CALLING_ERROR and "no input folder" in msg, f"{st} {msg}")
+    empty = os.path.join(WORK, "batch-empty")
+    os.makedirs(empty, exist_ok=True)
+    st, msg, _ = run_proc("plug-in-easel-batch-invert", None, None, **{
+        "input-folder": folder(empty), "output-folder": folder(out)})
+    check("batch: a folder without images fails, naming it",
+          st == Gimp.PDBStatusType.CALLING_ERROR and empty in msg, f"{st} {msg}")
+    before = {n: os.path.getmtime(os.path.join(src, n)) for n in listing(src)}
+    st, msg, _ = run_proc("plug-in-easel-batch-invert", None, None, **{
+        "input-folder": folder(src), "output-folder": folder(src)})
+    check("batch: the input folder as output is refused, naming it (inputs kept)",
+          st == Gimp.PDBStatusType.CALLING_ERROR and src in msg
+          and before == {n: os.path.getmtime(os.path.join(src, n)) for n in listing(src)},
+          f"{st} {msg} {listing(src)}")
+    bad_out = "/proc/easel-batch-out"
+    st, msg, _ = run_proc("plug-in-easel-batch-invert", None, None, **{
+        "input-folder": folder(src), "output-folder": folder(bad_out)})
+    check("batch: an output folder that cannot be created fails, naming it",
+          st == Gimp.PDBStatusType.CALLING_ERROR and bad_out in msg, f"{st} {msg}")
+
+    # The generic procedure of earlier versions still works from scripts.
+    out = os.path.join(WORK, "batch-out-generic")
+    st, msg, _ = run_proc("plug-in-easel-batch-folder", None, None, **{
+        "input-folder": src, "output-folder": out, "operation": "invert",
+        "params": json.dumps({"amount": 1.0})})
+    check("batch (generic, for scripts) runs", st == Gimp.PDBStatusType.SUCCESS
+          and listing(out) == ["car-1.png", "chelsea.png"], f"{st} {msg} {listing(out)}")
     st, msg, _ = run_proc("plug-in-easel-batch-folder", None, None, **{
         "input-folder": src, "output-folder": out, "operation": "invert",
         "params": json.dumps({"amount": 7})})
-    check("batch folder with a bad parameter fails with the daemon's message",
+    check("batch (generic) with a bad parameter fails with the daemon's message",
           st != Gimp.PDBStatusType.SUCCESS and "amount" in msg, f"{st} {msg}")
     st, msg, _ = run_proc("plug-in-easel-batch-folder", None, None, **{
         "input-folder": src, "output-folder": out, "operation": "invert", "params": "{oops"})
-    check("batch folder with bad JSON fails clearly",
+    check("batch (generic) with bad JSON fails clearly",
           st != Gimp.PDBStatusType.SUCCESS and "JSON" in msg, f"{st} {msg}")
+    check("batch (generic) has no menu entry (the typed ones replace it)",
+          not PDB.lookup_procedure("plug-in-easel-batch-folder").get_menu_paths())
 
 
 def test_cancel():

@@ -22,17 +22,23 @@ def check(name, ok, detail=""):
 
 
 pdb = Gimp.get_pdb()
-batch = pdb.lookup_procedure("plug-in-easel-batch-folder")
-check("the batch procedure is registered", batch is not None)
+batch = pdb.lookup_procedure("plug-in-easel-batch-invert")
+check("the folder procedure is registered", batch is not None)
 if batch is not None:
     label = batch.get_menu_label()
     check("its menu label comes from the plug-in's catalogue (German)",
-          label == "Auf einen Ordner anwenden...", label)
-    cfg = batch.create_config()
+          label.replace("_", "") == "Invert colors auf einen Ordner anwenden...", label)
+    check("...and so does its submenu", "<Image>/Filters/Easel/Stapel" in batch.get_menu_paths(),
+          batch.get_menu_paths())
+# A message of a run: the generic (script) form takes folder paths as strings, so a missing
+# input folder reaches the plug-in (the typed procedures' folder choosers refuse it in GIMP).
+generic = pdb.lookup_procedure("plug-in-easel-batch-folder")
+if generic is not None:
+    cfg = generic.create_config()
     cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
     cfg.set_property("input-folder", "/nonexistent/easel-i18n")
     cfg.set_property("output-folder", "/tmp")
-    res = batch.run(cfg)
+    res = generic.run(cfg)
     msg = pdb.get_last_error() or ""
     check("a message of a run is translated at run time",
           res.index(0) == Gimp.PDBStatusType.CALLING_ERROR

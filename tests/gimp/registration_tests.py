@@ -29,7 +29,8 @@ except (OSError, ValueError) as e:
 check(f"registered from the {EXPECT} list without a daemon", reg.get("source") == EXPECT, reg)
 pdb = Gimp.get_pdb()
 for name in ("plug-in-easel-remove-background", "plug-in-easel-invert",
-             "plug-in-easel-remove-object", "plug-in-easel-batch-folder"):
+             "plug-in-easel-remove-object", "plug-in-easel-batch-folder",
+             "plug-in-easel-batch-remove-background", "plug-in-easel-batch-invert"):
     check(f"{name} registered ({EXPECT})", pdb.lookup_procedure(name) is not None)
 if EXPECT == "cache":
     check("testing operations come from the cache too",

@@ -17,7 +17,11 @@
 # refine it twice. Afterwards the key must be in no file the run wrote.
 #
 # Environment: EASELD (default target/debug/easeld), EASEL_GIMP_CHROOT (default
-# /opt/easel-gimp-trixie), EASEL_GIMP_KEEP=1 keeps the work folder. EASEL_INSTALLED_HOME and
+# /opt/easel-gimp-trixie), EASEL_GIMP_KEEP=1 keeps the work folder, EASEL_GIMP_SCREENSHOT
+# (default target/gimp/gimp-dialog.png, Remove background's dialog under Xvfb, with the folder
+# dialog beside it as gimp-batch-dialog.png; never a tracked file: copy one to docs/images on
+# purpose; "none" to skip), EASEL_GIMP_SKIP_SAFETY=1 leaves out the data safety part (the
+# longest; for a quick run while working on something else). EASEL_INSTALLED_HOME and
 # EASEL_INSTALLED_PREFIX (tests/install/run.sh): test a user install that host/install.sh --gimp
 # made instead, the plug-in in that HOME's GIMP folder (bind-mounted in) and PREFIX/bin/easeld.
 set -u
@@ -32,6 +36,7 @@ MISBEHAVE="$(dirname "$EASELD")/libeasel_testing_misbehave.so"
 PHOTOS=${EASEL_PHOTOS:-$REPO/../shared/fixtures/photos}
 MODELS=${EASEL_MODELS:-$REPO/../shared/models}
 ROOT=${EASEL_GIMP_CHROOT:-/opt/easel-gimp-trixie}
+SHOT=${EASEL_GIMP_SCREENSHOT:-$REPO/target/gimp/gimp-dialog.png}
 
 PASSED=0
 FAILED=0
@@ -228,6 +233,9 @@ else
     pass; wait "$DPID" 2>/dev/null; DPID=""
 fi
 
+if [ "${EASEL_GIMP_SKIP_SAFETY:-0}" = 1 ]; then
+    echo "== data safety: skipped (EASEL_GIMP_SKIP_SAFETY=1)"
+else
 echo "== data safety: the daemon, its socket and the image changing under a running job"
 cp "$HERE/safety_tests.py" "$HERE/safety_hook.py" "$WORK/"
 mkdir -p "$WORK/ctl"
@@ -240,6 +248,7 @@ judge "$WORK/safety.json" safety
 python3 -c 'import json,sys; print("   safety cases:", json.load(open(sys.argv[1]))["info"].get("cases"))' \
     "$WORK/safety.json" 2>/dev/null
 touch "$WORK/ctl/quit"; wait "$CPID" 2>/dev/null; CPID=""
+fi
 
 echo "== registering without a daemon: from the cached capabilities, then from the built-in list"
 rm -f "$HOME_IN/.config/GIMP/3.0/pluginrc"   # makes GIMP query the plug-in again
@@ -255,9 +264,20 @@ done
 chroot "$ROOT" Xvfb ":$XN" -screen 0 1024x768x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
 XPID=$!
 for _ in $(seq 100); do [ -e "$ROOT/tmp/.X11-unix/X$XN" ] && break; sleep 0.1; done
-gimp_run dialog "$WORK/dialog_tests.py" "$WORK/dialog.json" DISPLAY=":$XN"
+mkdir -p "$WORK/shots"
+SHOTS="$WORK/shots"; [ "$SHOT" = none ] && SHOTS=""
+gimp_run dialog "$WORK/dialog_tests.py" "$WORK/dialog.json" DISPLAY=":$XN" EASEL_GIMP_SHOTS="$SHOTS"
 kill "$XPID" 2>/dev/null; wait "$XPID" 2>/dev/null; XPID=""
 judge "$WORK/dialog.json" dialog
+if [ -n "$SHOTS" ]; then   # into target/ (or EASEL_GIMP_SCREENSHOT), never a tracked file
+    if [ -s "$SHOTS/gimp-dialog.png" ] && [ -s "$SHOTS/gimp-batch-dialog.png" ]; then
+        mkdir -p "$(dirname "$SHOT")" && cp "$SHOTS/gimp-dialog.png" "$SHOT" \
+            && cp "$SHOTS/gimp-batch-dialog.png" "$(dirname "$SHOT")/gimp-batch-dialog.png" \
+            && pass && echo "   screenshots: $SHOT, $(dirname "$SHOT")/gimp-batch-dialog.png"
+    else
+        fail "the dialog tests saved no screenshots in $SHOTS"
+    fi
+fi
 
 rm -f "$HOME_IN/.config/GIMP/3.0/pluginrc" "$HOME_IN/.config/GIMP/3.0/easel/capabilities.json"
 gimp_run builtin "$WORK/registration_tests.py" "$WORK/builtin.json" EASEL_GIMP_EXPECT=built-in

@@ -23,14 +23,15 @@ EXTRACT = os.path.join(REPO, "adapters", "i18n", "extract.py")
 # error messages), as written in the sources.
 KRITA_SHOWN = ["Run", "Cancel", "Apply", "Discard", "Parameters", "Reference layers",
                "Live: paint to run", "Not connected to the Easel daemon yet.", " px", "Other"]
-GIMP_SHOWN = ["Run on a folder...", "Grow selection", "Feather selection", "Invert selection",
+GIMP_SHOWN = ["{title} on a folder...", "Batch", "Input folder", "Output folder", "Grow selection", "Feather selection", "Invert selection",
               "Context margin", "Output", "Alpha channel", "Easel: select a layer first",
               "Easel: {title}", "the layer was deleted", "Scribble layer",
               "Easel: input folder {folder} does not exist"]
 
 # The test catalogue's translations (tests/gimp/i18n_tests.py checks them in GIMP).
 TEST_TRANSLATIONS = {
-    "Run on a folder...": "Auf einen Ordner anwenden...",
+    "{title} on a folder...": "{title} auf einen Ordner anwenden...",
+    "Batch": "Stapel",
     "Grow selection": "Auswahl vergr\u00f6\u00dfern",
     "Easel: input folder {folder} does not exist": "Easel: Eingabeordner {folder} fehlt",
 }

@@ -180,6 +180,37 @@ class CacheAndBatch(unittest.TestCase):
                              ["a.png", "b.JPG"])
             self.assertEqual(ops.batch_output(os.path.join(d, "b.JPG"), "/out"), "/out/b.png")
 
+    def test_folder_procedures_are_typed(self):
+        by_id = {o["id"]: o for o in ops.FALLBACK_OPERATIONS}
+        # Whole images only: not an operation that needs a selection or a painted layer.
+        self.assertEqual(sorted(i for i, o in by_id.items() if ops.batchable(o)),
+                         ["fix-low-light", "invert", "match-look", "remove-background",
+                          "upscale-2x", "upscale-4x"])
+        specs = ops.batch_argument_specs(by_id["remove-background"])
+        kinds = {s["arg"]: s["kind"] for s in specs}
+        self.assertEqual(specs[0]["arg"], "input-folder")
+        self.assertEqual(kinds["input-folder"], "folder")
+        self.assertEqual(kinds["output-folder"], "folder")
+        self.assertEqual(kinds["model"], "choice")
+        self.assertEqual(kinds["refine-foreground"], "boolean")
+        self.assertEqual(kinds["output"], "choice")
+        self.assertNotIn("selection-grow", kinds)
+        self.assertNotIn("run-mode", kinds)
+        letters = [s["label"][s["label"].index("_") + 1].lower() for s in specs]
+        self.assertEqual(len(letters), len(set(letters)), [s["label"] for s in specs])
+        self.assertEqual(ops.batch_proc_name("remove-background"),
+                         "plug-in-easel-batch-remove-background")
+        self.assertEqual(ops.batch_values(by_id["invert"], {"amount": 0.5}), {"amount": 0.5})
+        with self.assertRaisesRegex(ValueError, "nope"):
+            ops.batch_values(by_id["invert"], {"nope": 1})
+
+    def test_folder_menu_labels_have_their_own_mnemonics(self):
+        labels = ops.batch_menu_labels(ops.FALLBACK_OPERATIONS)
+        self.assertEqual(labels["remove-background"], "_Remove background on a folder...")
+        keys = [lb[lb.index("_") + 1].lower() for lb in labels.values()]
+        self.assertEqual(len(keys), len(set(keys)), labels)
+        self.assertNotIn("remove-object", labels)
+
     def test_progress_clamp(self):
         self.assertEqual(ops.clamp_progress(float("nan")), 0.0)
         self.assertEqual(ops.clamp_progress(1.7), 1.0)

@@ -128,6 +128,12 @@ class EaselPlugIn(Gimp.PlugIn):
                 return o
         return None
 
+    def _op_for_batch(self, name):
+        for o in self._ops() + (ops.read_cache(config_dir()) or []) + ops.FALLBACK_OPERATIONS:
+            if ops.batchable(o) and ops.batch_proc_name(o["id"]) == name:
+                return o
+        return None
+
     # ------------------------------------------------------------------------ registration
     def do_set_i18n(self, name):
         # GIMP 3's convention: the plug-in's own gettext domain, its catalogues in the locale/
@@ -144,20 +150,26 @@ class EaselPlugIn(Gimp.PlugIn):
         EaselPlugIn._querying = True
         EaselPlugIn._operations = None
         names = [ops.proc_name(o["id"]) for o in self._ops()]
+        # One folder procedure per operation that can run on whole images (never one whose name
+        # an operation's own procedure already has).
+        batch = [n for n in (ops.batch_proc_name(o["id"]) for o in self._ops()
+                             if ops.batchable(o)) if n not in names and n != ops.BATCH_PROC]
         try:
             with open(os.path.join(os.path.dirname(ops.cache_path(config_dir())),
                                    "registered.json"), "w") as f:
-                json.dump({"source": EaselPlugIn._source, "procedures": names}, f)
+                json.dump({"source": EaselPlugIn._source, "procedures": names,
+                           "batch_procedures": batch}, f)
         except OSError:
             pass
-        return names + [ops.BATCH_PROC]
+        return names + batch + [ops.BATCH_PROC]
 
     def do_create_procedure(self, name):
         if name == ops.BATCH_PROC:
             return self._create_batch(name)
         op = self._op_for(name)
         if op is None:
-            return None
+            op = self._op_for_batch(name)
+            return self._create_op_batch(name, op) if op is not None else None
         proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, self.run_image, op)
         proc.set_image_types("RGB*, GRAY*")
         mask_note = {"required": " " + _("Needs a selection."),
@@ -201,22 +213,30 @@ class EaselPlugIn(Gimp.PlugIn):
             proc.add_choice_argument(s["arg"], s["nick"], s["blurb"], choice, s["default"], flags)
         elif s["kind"] == "drawable":
             proc.add_drawable_argument(s["arg"], s["nick"], s["blurb"], True, flags)
+        elif s["kind"] == "folder":
+            # A folder chooser in the dialog (an existing folder, or a new one's name for the
+            # output); None until one is chosen (said when run).
+            action = (Gimp.FileChooserAction.CREATE_FOLDER if s.get("create")
+                      else Gimp.FileChooserAction.SELECT_FOLDER)
+            proc.add_file_argument(s["arg"], s["nick"], s["blurb"], action, True, None, flags)
 
     def _create_batch(self, name):
+        # The generic form of earlier versions, for scripts only (no menu entry): folder paths
+        # as strings, the operation's id and its parameters as a JSON object. The menu has the
+        # typed procedures of _create_op_batch instead.
         proc = Gimp.Procedure.new(self, name, Gimp.PDBProcType.PLUGIN, self.run_batch, None)
-        proc.set_menu_label(_("Run on a folder..."))
-        proc.add_menu_path(ops.MENU_ROOT)
         proc.set_documentation(
-            _("Easel: run an operation on every image of a folder"),
+            _("Easel: run an operation on every image of a folder (for scripts)"),
             _("Loads each image file of the input folder, runs the Easel operation on it at "
               "batch priority and saves the result as PNG in the output folder. params is a "
               "JSON object of the operation's parameters (daemon names), e.g. "
-              "{\"model\": \"u2netp\"}."),
+              "{\"model\": \"u2netp\"}. The menu's Filters > Easel > Batch entries "
+              "(plug-in-easel-batch-OPERATION) take typed arguments instead."),
             ops.HELP_ID_BATCH)
         proc.set_attribution("Easel", "Easel", "2025")
-        proc.add_enum_argument("run-mode", _("Run mode"), _("The run mode"), Gimp.RunMode,
-                               Gimp.RunMode.NONINTERACTIVE, GObject.ParamFlags.READWRITE)
         rw = GObject.ParamFlags.READWRITE
+        proc.add_enum_argument("run-mode", _("Run mode"), _("The run mode"), Gimp.RunMode,
+                               Gimp.RunMode.NONINTERACTIVE, rw)
         proc.add_string_argument("input-folder", _("Input folder"), _("Folder of images to process"),
                                  "", rw)
         proc.add_string_argument("output-folder", _("Output folder"),
@@ -225,6 +245,34 @@ class EaselPlugIn(Gimp.PlugIn):
                                  "remove-background"), "remove-background", rw)
         proc.add_string_argument("params", _("Parameters (JSON)"), _("The operation's parameters as "
                                  "a JSON object"), "{}", rw)
+        proc.add_int_return_value("processed", _("Processed"), _("Images written"), 0, 1 << 30, 0, rw)
+        return proc
+
+    def _create_op_batch(self, name, op):
+        """Filters > Easel > Batch > <Operation> on a folder...: the folders as folder
+        arguments and the operation's parameters as the typed arguments its own procedure
+        has (ops.batch_argument_specs)."""
+        proc = Gimp.Procedure.new(self, name, Gimp.PDBProcType.PLUGIN, self.run_op_batch, op)
+        title = ops._title(op.get("title") or op["id"])
+        labels = ops.batch_menu_labels(self._ops())
+        proc.set_menu_label(labels.get(op["id"])
+                            or _("{title} on a folder...").format(title=title))
+        proc.add_menu_path(ops.batch_menu_path())
+        proc.set_documentation(
+            _("Easel: {title} on every image of a folder").format(title=title),
+            ops._sentence(op.get("description")) + " "
+            + _("Loads each image file of the input folder, runs the operation on it at batch "
+                "priority and saves the result as PNG in the output folder (operation '{id}' "
+                "of the Easel daemon).").format(id=op["id"]),
+            ops.HELP_ID_BATCH)
+        proc.set_attribution("Easel", "Easel", "2025")
+        rw = GObject.ParamFlags.READWRITE
+        # Plain procedures take the run mode as their first argument (GIMP's convention); the
+        # dialog does not show it (ops.fill_batch_dialog).
+        proc.add_enum_argument("run-mode", _("Run mode"), _("The run mode"), Gimp.RunMode,
+                               Gimp.RunMode.NONINTERACTIVE, rw)
+        for spec in ops.batch_argument_specs(op):
+            self._add_argument(proc, spec)
         proc.add_int_return_value("processed", _("Processed"), _("Images written"), 0, 1 << 30, 0, rw)
         return proc
 
@@ -247,19 +295,7 @@ class EaselPlugIn(Gimp.PlugIn):
             gi.require_version("Gtk", "3.0")
             from gi.repository import Gtk
             shown = ops.fill_dialog(dialog, op, has_selection, Gtk.TextView.__gtype__)
-            by_param = {sp["param"]: sp["arg"] for sp in specs if sp.get("param")}
-
-            def follow(*_args):
-                vals = {p: config.get_property(a) for p, a in by_param.items()}
-                for sp in specs:
-                    if sp.get("applies_when") and sp["arg"] in shown:
-                        dialog.set_sensitive(sp["arg"], ops.applicable(sp, vals), None, None,
-                                             False)
-            for sp in specs:
-                for other in (sp.get("applies_when") or {}):
-                    if other in by_param:
-                        config.connect(f"notify::{by_param[other]}", follow)
-            follow()
+            follow_applicability(dialog, config, specs, shown)
             ok = dialog.run()
             dialog.destroy()
             if not ok:
@@ -293,21 +329,49 @@ class EaselPlugIn(Gimp.PlugIn):
         return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, None)
 
     def run_batch(self, procedure, config, data):
-        run_mode = config.get_property("run-mode")
-        if run_mode == Gimp.RunMode.INTERACTIVE:
+        if config.get_property("run-mode") == Gimp.RunMode.INTERACTIVE:
             gi.require_version("GimpUi", "3.0")
             from gi.repository import GimpUi
             GimpUi.init("easel-gimp")
             dialog = GimpUi.ProcedureDialog.new(procedure, config, _("Easel: run on a folder"))
-            dialog.fill(None)
+            dialog.fill(["input-folder", "output-folder", "operation", "params"])
             ok = dialog.run()
             dialog.destroy()
             if not ok:
                 return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, None)
+        return self._folder_result(procedure, lambda: run_folder(
+            config.get_property("input-folder"), config.get_property("output-folder"),
+            config.get_property("operation"), config.get_property("params")))
+
+    def run_op_batch(self, procedure, config, op):
+        specs = ops.batch_argument_specs(op)
+        if config.get_property("run-mode") == Gimp.RunMode.INTERACTIVE:
+            gi.require_version("GimpUi", "3.0")
+            from gi.repository import GimpUi
+            GimpUi.init("easel-gimp")
+            title = ops._title(op.get("title") or op["id"])
+            dialog = GimpUi.ProcedureDialog.new(
+                procedure, config, _("Easel: {title} on a folder").format(title=title))
+            shown = ops.fill_batch_dialog(dialog, op)
+            follow_applicability(dialog, config, specs, shown)
+            ok = dialog.run()
+            dialog.destroy()
+            if not ok:
+                return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, None)
+
+        def path_of(arg):
+            f = config.get_property(arg)
+            return f.get_path() if f is not None else None
+        values = {s["arg"]: config.get_property(s["arg"]) for s in specs
+                  if s["role"] != "folder"}
+        refs = [values[s["arg"]] for s in specs
+                if s["role"] == "reference" and values.get(s["arg"]) is not None]
+        return self._folder_result(procedure, lambda: process_folder(
+            path_of(ops.ARG_INPUT_FOLDER), path_of(ops.ARG_OUTPUT_FOLDER), op, values, refs))
+
+    def _folder_result(self, procedure, run):
         try:
-            n = run_folder(config.get_property("input-folder"),
-                           config.get_property("output-folder"),
-                           config.get_property("operation"), config.get_property("params"))
+            n = run()
         except UserError as e:
             return gimp_error(procedure, str(e), Gimp.PDBStatusType.CALLING_ERROR)
         except ResultDropped as e:
@@ -319,6 +383,23 @@ class EaselPlugIn(Gimp.PlugIn):
         rv.remove(1)
         rv.insert(1, gvalue_int(n))
         return rv
+
+
+def follow_applicability(dialog, config, specs, shown):
+    """Greys out the arguments that do nothing given the others' values (an option of one
+    model only), as the user changes them."""
+    by_param = {sp["param"]: sp["arg"] for sp in specs if sp.get("param")}
+
+    def follow(*_args):
+        vals = {p: config.get_property(a) for p, a in by_param.items()}
+        for sp in specs:
+            if sp.get("applies_when") and sp["arg"] in shown:
+                dialog.set_sensitive(sp["arg"], ops.applicable(sp, vals), None, None, False)
+    for sp in specs:
+        for other in (sp.get("applies_when") or {}):
+            if other in by_param:
+                config.connect(f"notify::{by_param[other]}", follow)
+    follow()
 
 
 def gvalue_int(n):
@@ -586,12 +667,29 @@ def place_result(op, image, drawable, res, output, rgba_babl, fmt):
 
 
 # ---------------------------------------------------------------------------- folders
-def run_folder(in_dir, out_dir, op_id, params_json):
-    if not in_dir or not os.path.isdir(in_dir):
+def check_folders(in_dir, out_dir):
+    """Refuses missing or unusable folders before anything runs, naming them."""
+    if not in_dir:
+        raise UserError(_("Easel: no input folder given: choose the folder of images to "
+                          "process"))
+    if not os.path.isdir(in_dir):
         raise UserError(_("Easel: input folder {folder} does not exist").format(
             folder=repr(in_dir)))
     if not out_dir:
         raise UserError(_("Easel: no output folder given"))
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UserError(_("Easel: output folder {folder} is a file, not a folder").format(
+            folder=repr(out_dir)))
+    # Results are saved as <name>.png: in the input folder they would replace PNG inputs.
+    if os.path.realpath(in_dir) == os.path.realpath(out_dir):
+        raise UserError(_("Easel: the output folder {folder} is the input folder; choose "
+                          "another, so that no image is replaced by its result").format(
+                              folder=repr(out_dir)))
+
+
+def run_folder(in_dir, out_dir, op_id, params_json):
+    """The generic (script) form: the operation by id, its parameters as a JSON object."""
+    check_folders(in_dir, out_dir)
     try:
         params = ops.parse_params_json(params_json)
     except ValueError as e:
@@ -600,23 +698,35 @@ def run_folder(in_dir, out_dir, op_id, params_json):
         op = next((o for o in c.operations() if o.get("id") == op_id), None)
     if op is None:
         raise UserError(_("Easel: the daemon has no operation {id}").format(id=repr(op_id)))
+    try:
+        values = ops.batch_values(op, params)
+    except ValueError as e:
+        raise UserError(_("Easel: {error}").format(error=e)) from None
+    return process_folder(in_dir, out_dir, op, values, [])
+
+
+def process_folder(in_dir, out_dir, op, values, refs):
+    """Runs the operation on every image file of in_dir (whole, no selection) and saves each
+    result alone as <name>.png in out_dir; returns how many were written."""
+    check_folders(in_dir, out_dir)
+    title = ops._title(op.get("title") or op["id"])
+    n_min = int(op.get("min_references") or 0)
+    if len(refs) < n_min:
+        raise UserError((_("Easel: {title} on a folder needs a reference layer: choose it in the "
+                           "dialog (a layer of any open image)") if n_min == 1 else
+                         _("Easel: {title} on a folder needs {count} reference layers: choose "
+                           "them in the dialog (layers of any open image)")).format(
+                              title=title, count=n_min))
     files = ops.batch_inputs(in_dir)
     if not files:
         raise UserError(_("Easel: no image files in {folder}").format(folder=in_dir))
-    os.makedirs(out_dir, exist_ok=True)
-    # Parameters by daemon name -> GIMP argument values, so run_operation builds the request.
-    values = {}
-    by_param = {s["param"]: s for s in ops.argument_specs(op) if s.get("param")}
-    for k, v in params.items():
-        if k in by_param:
-            values[by_param[k]["arg"]] = v
-        elif k == "output" and ops.is_remove_background(op):
-            values[ops.ARG_OUTPUT] = "gray-mask" if v == "mask" else "alpha"
-        else:
-            raise UserError(_("Easel: {id} has no parameter {name}").format(id=op_id,
-                                                                            name=repr(k)))
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        raise UserError(_("Easel: cannot create the output folder {folder}: {reason}").format(
+            folder=repr(out_dir), reason=e.strerror or e)) from None
     Gimp.progress_init(_("Easel: {title} on {count} files").format(
-        title=op.get("title") or op_id, count=len(files)))
+        title=title, count=len(files)))
     done = 0
     try:
         for i, path in enumerate(files):
@@ -624,7 +734,7 @@ def run_folder(in_dir, out_dir, op_id, params_json):
             try:
                 Gimp.Selection.none(img)
                 layer = img.merge_visible_layers(Gimp.MergeType.CLIP_TO_IMAGE)
-                new = run_operation(op, img, layer, values, [], Gimp.RunMode.NONINTERACTIVE,
+                new = run_operation(op, img, layer, values, refs, Gimp.RunMode.NONINTERACTIVE,
                                     priority="batch", progress=False)
                 # Save the result alone (its transparency matters, not what lies below).
                 for other in img.get_layers():

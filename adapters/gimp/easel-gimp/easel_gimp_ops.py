@@ -44,8 +44,12 @@ HELP_ID_OPERATION = "plug-in-easel-operation"
 HELP_ID_BATCH = "plug-in-easel-batch-folder"
 
 PROC_PREFIX = "plug-in-easel-"
+# The one generic folder procedure of earlier versions, kept for scripts (strings and a JSON
+# object of parameters, no menu entry); the menu has one typed procedure per operation instead.
 BATCH_PROC = "plug-in-easel-batch-folder"
+BATCH_PREFIX = "plug-in-easel-batch-"
 MENU_ROOT = "<Image>/Filters/Easel"
+BATCH_MENU_NAME = N_("Batch")
 CACHE_NAME = "capabilities.json"
 # Seeds are u64 in the protocol; GIMP int arguments are gint, so the dialog offers 0..2^31-1.
 SEED_MAX = 2**31 - 1
@@ -57,6 +61,8 @@ ARG_INVERT = "selection-invert"
 ARG_MARGIN = "context-margin"
 ARG_OUTPUT = "output"  # remove-background only: alpha | layer-mask | gray-mask
 ARG_REFERENCE = "reference"  # then reference-2, reference-3
+ARG_INPUT_FOLDER = "input-folder"  # the folder procedures' folders (GFile arguments)
+ARG_OUTPUT_FOLDER = "output-folder"
 MAX_REFERENCE_ARGS = 3
 # A generative operation's earlier prompts, one per line: the adapter fills it for a follow-up.
 CONVERSATION = "conversation"
@@ -166,7 +172,8 @@ def arg_name(param_name: str) -> str:
     name = identifier(param_name)
     # Never collide with the arguments this adapter adds itself.
     if name in (ARG_GROW, ARG_FEATHER, ARG_INVERT, ARG_MARGIN, "run-mode", "image", "drawables",
-                "num-drawables") or name.startswith(ARG_REFERENCE):
+                "num-drawables", ARG_INPUT_FOLDER, ARG_OUTPUT_FOLDER) \
+            or name.startswith(ARG_REFERENCE):
         name = "op-" + name
     return name
 
@@ -268,10 +275,10 @@ def argument_specs(op: dict) -> list[dict]:
 _RESERVED_MNEMONICS = set("hrco")
 
 
-def add_mnemonics(specs: list[dict]) -> None:
+def add_mnemonics(specs: list[dict], reserved=_RESERVED_MNEMONICS) -> None:
     """Gives every argument's label a unique mnemonic (an underscore before a letter), as GTK
     wants; the first free letter of a word start, else any free letter."""
-    used = set(_RESERVED_MNEMONICS)
+    used = set(reserved)
     for sp in specs:
         nick = sp["nick"].replace("_", "")
         pos = None
@@ -330,6 +337,82 @@ def fill_dialog(dialog, op: dict, has_selection: bool, text_view_type=None) -> l
             pass
     dialog.fill(shown)
     return shown
+
+
+# --------------------------------------------------------------------------- folders
+def batchable(op: dict) -> bool:
+    """Whether the operation gets a folder procedure: it must work on a whole image without a
+    selection, and without a layer painted over each image (aligned references)."""
+    return op.get("mask") != "required" and not is_aligned(op)
+
+
+def batch_proc_name(op_id: str) -> str:
+    return BATCH_PREFIX + identifier(op_id)
+
+
+def batch_menu_path() -> str:
+    return f"{MENU_ROOT}/{_(BATCH_MENU_NAME)}"
+
+
+def batch_menu_labels(operations: list[dict]) -> dict:
+    """op id -> the menu label of its folder procedure ("_Remove background on a folder..."),
+    each with a mnemonic of its own within the Batch submenu."""
+    specs = [{"arg": o["id"], "nick": _("{title} on a folder...").format(
+        title=_title(o.get("title") or o["id"]))} for o in operations if batchable(o)]
+    add_mnemonics(specs, reserved=())
+    return {sp["arg"]: sp["label"] for sp in specs}
+
+
+def batch_argument_specs(op: dict) -> list[dict]:
+    """The arguments of an operation's folder procedure, in dialog order: the input and output
+    folders, then the operation's own parameters (and reference layers, from any open image) as
+    its image procedure has them; no selection modifiers (each image is used whole)."""
+    specs = [
+        # An existing folder (a folder chooser); GIMP itself refuses a missing one.
+        {"arg": ARG_INPUT_FOLDER, "param": None, "role": "folder", "kind": "folder",
+         "create": False,
+         "nick": _("Input folder"), "blurb": _("The folder of images to process (png, jpg, tif, "
+                                               "webp, xcf, bmp)."), "applies_when": {}},
+        # A folder that may not exist yet (a name to type, or browse): created when run.
+        {"arg": ARG_OUTPUT_FOLDER, "param": None, "role": "folder", "kind": "folder",
+         "create": True,
+         "nick": _("Output folder"), "blurb": _("The folder for the results, one PNG per image "
+                                                "(created if missing)."), "applies_when": {}},
+    ]
+    specs += [dict(s) for s in argument_specs(op) if s["role"] != "modifier"]
+    add_mnemonics(specs)
+    return specs
+
+
+def fill_batch_dialog(dialog, op: dict) -> list[str]:
+    """Builds a folder procedure's dialog: its folder choosers and the operation's parameters
+    (sliders for numbers), never the run mode. Returns the arguments shown."""
+    shown = []
+    for sp in batch_argument_specs(op):
+        try:
+            if sp["kind"] in ("int", "double") and sp["role"] != "seed":
+                dialog.get_spin_scale(sp["arg"], 1.0)
+        except Exception:  # noqa: BLE001 - an older GIMP: its default widget
+            pass
+        shown.append(sp["arg"])
+    dialog.fill(shown)
+    return shown
+
+
+def batch_values(op: dict, params: dict) -> dict:
+    """The generic folder procedure's JSON parameters (daemon names) as argument values, as the
+    operation's own procedure takes them; raises ValueError naming an unknown parameter."""
+    values = {}
+    by_param = {s["param"]: s for s in argument_specs(op) if s.get("param")}
+    for k, v in params.items():
+        if k in by_param:
+            values[by_param[k]["arg"]] = v
+        elif k == "output" and is_remove_background(op):
+            values[ARG_OUTPUT] = "gray-mask" if v == "mask" else "alpha"
+        else:
+            raise ValueError(_("{id} has no parameter {name}").format(id=op.get("id"),
+                                                                        name=repr(k)))
+    return values
 
 
 def applicable(spec: dict, values_by_param: dict) -> bool:
