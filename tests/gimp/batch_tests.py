@@ -447,6 +447,31 @@ def test_batch_folder():
         a.delete()
         b.delete()
 
+    # Match look: its reference layer argument, a layer of another open image.
+    look = load("coffee.png")
+    out = os.path.join(WORK, "batch-out-look")
+    st, msg, _ = run_proc("plug-in-easel-batch-match-look", None, None, **{
+        "input-folder": folder(src), "output-folder": folder(out), "strength": 1.0,
+        "reference": top_layer(look)})
+    check("batch match-look with a reference layer of an open image runs",
+          st == Gimp.PDBStatusType.SUCCESS and listing(out) == ["car-1.png", "chelsea.png"],
+          f"{st} {msg} {listing(out)}")
+    if "chelsea.png" in listing(out):
+        a = load("chelsea.png")
+        b = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, folder(os.path.join(out, "chelsea.png")))
+        w, h = a.get_width(), a.get_height()
+        pa, pb = pixels(top_layer(a), (0, 0, w, h)), pixels(top_layer(b), (0, 0, w, h))
+        mean_diff = sum(abs(x - y) for x, y in zip(pa, pb)) / max(1, len(pa))
+        check("batch match-look: the saved image's colours moved towards the look",
+              (b.get_width(), b.get_height()) == (w, h) and mean_diff > 3, round(mean_diff, 2))
+        a.delete()
+        b.delete()
+    st, msg, _ = run_proc("plug-in-easel-batch-match-look", None, None, **{
+        "input-folder": folder(src), "output-folder": folder(out)})
+    check("batch match-look without a reference fails, asking for one",
+          st == Gimp.PDBStatusType.CALLING_ERROR and "reference layer" in msg, f"{st} {msg}")
+    look.delete()
+
     # Bad folders: refused before anything runs, naming the folder (or, where GIMP itself
     # refuses the value of a folder argument, naming the argument).
     missing = os.path.join(WORK, "no-such-folder")
