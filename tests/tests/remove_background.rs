@@ -149,3 +149,52 @@ fn a_missing_model_file_is_an_environment_error_naming_the_model() {
         .unwrap();
     c.wait(job, |_, _| {}).unwrap();
 }
+
+#[test]
+fn a_result_says_where_its_time_went() {
+    let d = Daemon::start(Options::default());
+    let img = load_photo("girl-1.jpg");
+    let mut c = d.client();
+    let job = c
+        .submit(
+            "remove-background",
+            &shared(&img),
+            None,
+            &[],
+            json!({"params": {"model": "u2netp"}}),
+        )
+        .unwrap();
+    let r = c.wait(job, |_, _| {}).unwrap();
+    let t = r
+        .message
+        .timings
+        .as_ref()
+        .expect("the result carries timings");
+    assert_eq!(t.inference.len(), 1, "{t:?}");
+    let run = &t.inference[0];
+    assert_eq!((run.model.as_str(), run.runs), ("u2netp", 1));
+    assert_eq!(run.inputs.len(), 1);
+    assert_eq!(run.inputs[0].shape, [1, 3, 320, 320]);
+    assert_eq!(run.outputs.len(), 1, "only the mask's output is fetched");
+    // The model's run lies inside the plugin's, which lies inside the daemon's job.
+    assert!(run.total_ms > 0.0);
+    assert!(run.total_ms <= t.plugin_ms, "{t:?}");
+    assert!(
+        t.plugin_ms <= r.message.elapsed_ms as f64 + 1.0,
+        "{t:?} {}",
+        r.message.elapsed_ms
+    );
+
+    // An operation without a model reports its plugin's time and no inference.
+    let job = c
+        .submit("invert", &shared(&img), None, &[], json!({}))
+        .unwrap();
+    let r = c.wait(job, |_, _| {}).unwrap();
+    let t = r
+        .message
+        .timings
+        .as_ref()
+        .expect("the result carries timings");
+    assert!(t.inference.is_empty(), "{t:?}");
+    assert!(t.plugin_ms > 0.0 && t.plugin_ms <= r.message.elapsed_ms as f64 + 1.0);
+}

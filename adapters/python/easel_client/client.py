@@ -52,6 +52,9 @@ class Result(Image):
     y: int = 0
     seed: int | None = None
     elapsed_ms: int | None = None
+    #: Where the job's time went in its worker: ``{"plugin_ms": float, "inference": [{"model",
+    #: "inputs": [{"name", "shape"}], "outputs", "runs", "total_ms"}]}``; None from older daemons.
+    timings: dict | None = None
 
     def __init__(self, width, height, format, data, row_stride=None, pixel_stride=None,
                  shared: SharedBuffer | None = None, shared_offset: int = 0, info: dict | None = None):
@@ -59,7 +62,7 @@ class Result(Image):
         self._shared = shared
         self._shared_offset = shared_offset
         self.info = info or {}
-        for key in ("job", "operation", "name", "x", "y", "seed", "elapsed_ms"):
+        for key in ("job", "operation", "name", "x", "y", "seed", "elapsed_ms", "timings"):
             if key in self.info:
                 setattr(self, key, self.info[key])
 

@@ -5,7 +5,7 @@ use crate::connection::Connection;
 use easel_imaging::{self as imaging, tiling::Tile, ImageView, Mask, OwnedImage, Rect};
 use easel_ipc::SharedMem;
 use easel_protocol::{
-    Code, ImageLayout, JobResult, PixelFormat, Priority, ProtocolError, ResolvedParam,
+    Code, ImageLayout, JobResult, JobTimings, PixelFormat, Priority, ProtocolError, ResolvedParam,
     ServerMessage,
 };
 use parking_lot::Mutex;
@@ -112,6 +112,8 @@ pub struct JobOutput {
     /// Output size over input size.
     pub scale: u32,
     pub elapsed_ms: u64,
+    /// Where the time went in the worker, when a worker ran the job.
+    pub timings: Option<JobTimings>,
 }
 
 enum Outcome {
@@ -361,6 +363,7 @@ impl JobState {
                     scale: out.scale,
                     elapsed_ms: out.elapsed_ms,
                     image: out.image.wire_ref(0),
+                    timings: out.timings,
                 })),
                 Arc::new(out.image),
             ),
@@ -461,6 +464,7 @@ impl PostProcess {
             seed: self.seed,
             scale,
             elapsed_ms: started.elapsed().as_millis() as u64,
+            timings: None,
         }
     }
 }

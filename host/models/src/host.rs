@@ -12,6 +12,17 @@ use std::time::{Duration, Instant};
 /// Where progress reports go.
 pub type ProgressSink<'a> = &'a (dyn Fn(f32, &str) + Sync);
 
+/// One model run of a job, as [`StoreHost`] saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRunRecord {
+    pub model: String,
+    /// Each input's name and shape.
+    pub inputs: Vec<(String, Vec<i64>)>,
+    pub outputs: Vec<String>,
+    /// The run itself (tensors in and out included, loading not).
+    pub took: Duration,
+}
+
 /// Host services for one job over `store`.
 pub struct StoreHost<'a> {
     job: u64,
@@ -21,6 +32,8 @@ pub struct StoreHost<'a> {
     last_progress: Mutex<Option<Instant>>,
     /// The last fraction reported, so that a model load is reported where the job stands.
     last_fraction: Mutex<f32>,
+    /// The job's model runs so far.
+    runs: Mutex<Vec<ModelRunRecord>>,
 }
 
 impl<'a> StoreHost<'a> {
@@ -33,7 +46,13 @@ impl<'a> StoreHost<'a> {
             progress: None,
             last_progress: Mutex::new(None),
             last_fraction: Mutex::new(0.0),
+            runs: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The model runs of this job so far, in order.
+    pub fn model_runs(&self) -> Vec<ModelRunRecord> {
+        self.runs.lock().clone()
     }
 
     /// Progress goes to `sink`, at most ~30 times a second (the final 1.0 always).
@@ -79,17 +98,28 @@ impl HostServices for StoreHost<'_> {
         outputs: RVec<RString>,
     ) -> RResult<RVec<Tensor>, PluginError> {
         let wanted: Vec<String> = outputs.iter().map(|s| s.to_string()).collect();
+        let shapes: Vec<(String, Vec<i64>)> = inputs
+            .iter()
+            .map(|t| (t.name.to_string(), t.shape.to_vec()))
+            .collect();
         self.store()
             .and_then(|s| {
                 self.report_load(s, model_id.as_str());
-                s.run_cancellable(
-                    model_id.as_str(),
-                    inputs.into_iter().collect(),
-                    &wanted,
-                    self.cancel,
-                )
-                .map(RVec::from)
-                .map_err(PluginError::from)
+                let (tensors, took) = s
+                    .run_timed(
+                        model_id.as_str(),
+                        inputs.into_iter().collect(),
+                        &wanted,
+                        self.cancel,
+                    )
+                    .map_err(PluginError::from)?;
+                self.runs.lock().push(ModelRunRecord {
+                    model: model_id.to_string(),
+                    inputs: shapes,
+                    outputs: wanted,
+                    took,
+                });
+                Ok(RVec::from(tensors))
             })
             .into()
     }

@@ -26,7 +26,7 @@ mod tests;
 
 pub use backend::{Backend, LoadedModel, Port};
 pub use error::{BoxError, ModelError};
-pub use host::StoreHost;
+pub use host::{ModelRunRecord, StoreHost};
 pub use manifest::{parse_manifest, ModelEntry, TensorDecl, BUILT_IN_MANIFEST};
 #[cfg(feature = "onnxruntime")]
 pub use onnx::{
@@ -341,15 +341,29 @@ impl ModelStore {
         outputs: &[String],
         cancel: &AtomicBool,
     ) -> Result<Vec<Tensor>, ModelError> {
+        self.run_timed(id, inputs, outputs, cancel).map(|(t, _)| t)
+    }
+
+    /// [`ModelStore::run_cancellable`] that also says how long the run itself took (loading
+    /// and verifying the model left out).
+    pub fn run_timed(
+        &self,
+        id: &str,
+        inputs: Vec<Tensor>,
+        outputs: &[String],
+        cancel: &AtomicBool,
+    ) -> Result<(Vec<Tensor>, std::time::Duration), ModelError> {
         if cancel.load(Ordering::Relaxed) {
             return Err(ModelError::Cancelled { id: id.to_string() });
         }
         let loaded = self.load(id)?;
+        let started = std::time::Instant::now();
         let result = loaded.model.run(inputs, outputs, cancel);
+        let took = started.elapsed();
         drop(loaded);
         // A model spared earlier because it was running may now go.
         self.evict(&mut self.resident.lock());
-        result
+        result.map(|t| (t, took))
     }
 
     /// Whether running `id` would load it first (it is known and not resident).

@@ -14,9 +14,9 @@ pub mod worker;
 pub use error::{Code, ErrorMessage, Fault, ProtocolError};
 pub use image::{DataRef, ImageLayout, ImageRef, LayoutError, PixelFormat};
 pub use message::{
-    Envelope, Feature, Hello, HelloReply, JobResult, Limits, MaskModifiers, PluginStatus, Priority,
-    Request, ServerMessage, StreamFrame, StreamOpen, StreamSettings, Submit, PROTOCOL_VERSION,
-    SERVER_FEATURES,
+    Envelope, Feature, Hello, HelloReply, JobResult, JobTimings, Limits, MaskModifiers, ModelRuns,
+    PluginStatus, Priority, Request, ServerMessage, StreamFrame, StreamOpen, StreamSettings,
+    Submit, TensorShape, PROTOCOL_VERSION, SERVER_FEATURES,
 };
 pub use ops::{AppliesWhen, MaskUse, OpFlag, OperationInfo, ParamInfo, ParamKind};
 pub use params::{ParamValue, ResolvedParam};

@@ -426,6 +426,72 @@ pub struct JobResult {
     pub scale: u32,
     pub elapsed_ms: u64,
     pub image: ImageRef,
+    /// Where the job's time went inside the worker (absent from daemons before it was added).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<JobTimings>,
+}
+
+/// Where a job's time went inside its worker, as the worker measured it: so that a client (or a
+/// benchmark) can tell the model's own inference from what Easel adds around it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobTimings {
+    /// Milliseconds in the plugin's run calls (its model runs included), summed over the
+    /// job's tiles.
+    pub plugin_ms: f64,
+    /// Model runs grouped by model and input shapes, in the order first seen.
+    #[serde(default)]
+    pub inference: Vec<ModelRuns>,
+}
+
+/// Runs of one model on inputs of one set of shapes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRuns {
+    pub model: String,
+    /// The inputs' names and shapes, as the plugin passed them.
+    pub inputs: Vec<TensorShape>,
+    /// The outputs the plugin asked for.
+    #[serde(default)]
+    pub outputs: Vec<String>,
+    pub runs: u32,
+    /// Milliseconds in the runs themselves (tensors in and out included, loading not).
+    pub total_ms: f64,
+}
+
+/// A tensor's name and shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TensorShape {
+    pub name: String,
+    pub shape: Vec<i64>,
+}
+
+impl JobTimings {
+    /// Adds `other` (another tile's timings) to these.
+    pub fn merge(&mut self, other: JobTimings) {
+        self.plugin_ms += other.plugin_ms;
+        for runs in other.inference {
+            self.add_runs(runs);
+        }
+    }
+
+    /// Counts `runs` in with an entry of the same model, shapes and outputs, or as a new one.
+    pub fn add_runs(&mut self, runs: ModelRuns) {
+        match self
+            .inference
+            .iter_mut()
+            .find(|r| r.model == runs.model && r.inputs == runs.inputs && r.outputs == runs.outputs)
+        {
+            Some(r) => {
+                r.runs += runs.runs;
+                r.total_ms += runs.total_ms;
+            }
+            None => self.inference.push(runs),
+        }
+    }
+
+    /// Milliseconds in model runs, all models together.
+    pub fn inference_ms(&self) -> f64 {
+        self.inference.iter().map(|r| r.total_ms).sum()
+    }
 }
 
 /// Every message the daemon sends.
@@ -575,6 +641,42 @@ impl ServerMessage {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn timings_group_runs_and_old_results_have_none() {
+        let runs = |model: &str, side: i64, ms: f64| ModelRuns {
+            model: model.into(),
+            inputs: vec![TensorShape {
+                name: "x".into(),
+                shape: vec![1, 3, side, side],
+            }],
+            outputs: vec!["y".into()],
+            runs: 1,
+            total_ms: ms,
+        };
+        let mut job = JobTimings {
+            plugin_ms: 10.0,
+            inference: vec![runs("a", 64, 4.0)],
+        };
+        // A second tile: the same shapes are counted in, another size is its own entry.
+        job.merge(JobTimings {
+            plugin_ms: 12.0,
+            inference: vec![runs("a", 64, 5.0), runs("a", 32, 1.0), runs("b", 64, 2.0)],
+        });
+        assert_eq!(job.plugin_ms, 22.0);
+        assert_eq!(job.inference.len(), 3);
+        assert_eq!((job.inference[0].runs, job.inference[0].total_ms), (2, 9.0));
+        assert_eq!(job.inference_ms(), 12.0);
+        let back: JobTimings = serde_json::from_value(serde_json::to_value(&job).unwrap()).unwrap();
+        assert_eq!(back, job);
+        // A result from a daemon that predates timings still reads, and none are written.
+        let image = json!({"width": 1, "height": 1, "format": "gray8", "data": {"fd": 0}});
+        let old = json!({"reply_to": null, "job": 1, "operation": "invert", "name": "n", "x": 0,
+                         "y": 0, "seed": 0, "scale": 1, "elapsed_ms": 3, "image": image});
+        let r: JobResult = serde_json::from_value(old).unwrap();
+        assert_eq!(r.timings, None);
+        assert!(serde_json::to_value(&r).unwrap().get("timings").is_none());
+    }
 
     #[test]
     fn unknown_message_types_and_fields() {

@@ -3,6 +3,7 @@
 
 use crate::error::{Code, ProtocolError};
 use crate::image::ImageRef;
+use crate::message::JobTimings;
 use crate::ops::OperationInfo;
 use crate::params::ResolvedParam;
 use serde::{Deserialize, Serialize};
@@ -91,7 +92,13 @@ pub enum FromWorker {
         message: String,
     },
     /// The run finished; the result is descriptor 0 of this frame.
-    Done { job: u64, image: ImageRef },
+    Done {
+        job: u64,
+        image: ImageRef,
+        /// Where the run's time went.
+        #[serde(default)]
+        timings: JobTimings,
+    },
     Failed {
         job: u64,
         kind: FailureKind,

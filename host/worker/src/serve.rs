@@ -8,9 +8,9 @@ use abi_stable::{
     std_types::{RResult, RSlice, RStr},
 };
 use easel_ipc::{resolve_image, send, Frame, FrameLimits, SharedMem};
-use easel_models::{ModelStore, ModelStoreConfig, StoreHost};
+use easel_models::{ModelRunRecord, ModelStore, ModelStoreConfig, StoreHost};
 use easel_protocol::worker::{FailureKind, FromWorker, PluginIdentity, RunJob, ToWorker};
-use easel_protocol::{DataRef, ImageRef};
+use easel_protocol::{DataRef, ImageRef, JobTimings, ModelRuns, TensorShape};
 use easel_sdk::{HostServices_TO, ImageView, Job, OperationBox, PluginError, PluginModRef};
 use std::{
     os::{fd::FromRawFd, unix::net::UnixStream},
@@ -98,6 +98,28 @@ fn run_job(
     };
     let host_obj = HostServices_TO::from_ptr(host, TD_Opaque);
     op.run(&job, &host_obj).into_result()
+}
+
+/// A run's timings for the daemon: the plugin's whole run and its model runs, grouped.
+fn job_timings(plugin: Duration, runs: Vec<ModelRunRecord>) -> JobTimings {
+    let mut timings = JobTimings {
+        plugin_ms: plugin.as_secs_f64() * 1e3,
+        inference: Vec::new(),
+    };
+    for r in runs {
+        timings.add_runs(ModelRuns {
+            model: r.model,
+            inputs: r
+                .inputs
+                .into_iter()
+                .map(|(name, shape)| TensorShape { name, shape })
+                .collect(),
+            outputs: r.outputs,
+            runs: 1,
+            total_ms: r.took.as_secs_f64() * 1e3,
+        });
+    }
+    timings
 }
 
 /// The worker's main loop with models in this process. Returns the process exit code.
@@ -277,6 +299,7 @@ pub fn worker_main_warm(
         cancel.store(false, Ordering::SeqCst);
         current_job.store(msg.job, Ordering::SeqCst);
         let job = msg.job;
+        let mut timings = JobTimings::default();
         let outcome = match descriptors
             .iter()
             .position(|d| d.id == msg.operation.as_str())
@@ -299,7 +322,10 @@ pub fn worker_main_warm(
                     &cancel,
                 )
                 .with_progress(&progress);
-                run_job(&ops[i], &msg, &frame, &host)
+                let started = Instant::now();
+                let outcome = run_job(&ops[i], &msg, &frame, &host);
+                timings = job_timings(started.elapsed(), host.model_runs());
+                outcome
             }
             None => Err(PluginError::plugin(format!(
                 "plugin '{name}' has no operation '{}'",
@@ -318,6 +344,7 @@ pub fn worker_main_warm(
                     &FromWorker::Done {
                         job,
                         image: ImageRef::new(&layout, DataRef::Fd { fd: 0, offset: 0 }),
+                        timings,
                     },
                     &[shm.fd()],
                 ),

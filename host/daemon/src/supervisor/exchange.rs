@@ -7,7 +7,7 @@ use crate::config::Limits;
 use crate::jobs::{JobState, SharedImage};
 use easel_ipc::{resolve_image, Frame, ImageBytes};
 use easel_protocol::worker::{FromWorker, RunJob, ToWorker};
-use easel_protocol::{Code, ImageLayout, ProtocolError, ResolvedParam};
+use easel_protocol::{Code, ImageLayout, JobTimings, ProtocolError, ResolvedParam};
 use std::{
     sync::mpsc,
     time::{Duration, Instant},
@@ -34,6 +34,8 @@ pub struct RunParts<'a> {
 /// A worker's result: its layout and the frame whose descriptor holds the pixels.
 pub struct RunResult {
     pub layout: ImageLayout,
+    /// Where the run's time went in the worker.
+    pub timings: JobTimings,
     frame: Frame,
     image: easel_protocol::ImageRef,
 }
@@ -113,12 +115,17 @@ pub fn exchange(
                     fraction,
                     message,
                 }) if id == job.id => job.progress(base + span * fraction.clamp(0.0, 1.0), &message),
-                Ok(FromWorker::Done { job: id, image }) if id == job.id => {
+                Ok(FromWorker::Done {
+                    job: id,
+                    image,
+                    timings,
+                }) if id == job.id => {
                     let layout = image
                         .layout(u64::MAX)
                         .map_err(|e| RunFailure::Job(bad_result(plugin, &e.message)))?;
                     return Ok(RunResult {
                         layout,
+                        timings,
                         frame,
                         image,
                     });

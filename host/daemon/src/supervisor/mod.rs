@@ -17,7 +17,7 @@ use easel_imaging::{
     ImageView, Rect,
 };
 use easel_ipc::SharedMem;
-use easel_protocol::{Code, PixelFormat, PluginStatus, ProtocolError};
+use easel_protocol::{Code, JobTimings, PixelFormat, PluginStatus, ProtocolError};
 use exchange::{bad_result, exchange, JobSupervision, RunFailure, RunParts};
 pub use process::{probe, LoadOutcome, Spawner, WorkerProcess};
 use std::{
@@ -220,6 +220,7 @@ impl Slot {
         let mut blender = Blender::new(mem, layout, scale, band)
             .ok_or_else(|| job_err(ProtocolError::internal("the output buffer is too small")))?;
         let mut sup = JobSupervision::default();
+        let mut timings = JobTimings::default();
         let n = tiles.len() as f64;
         for (i, tile) in tiles.iter().enumerate() {
             // The run's input: the prepared whole crop, or this tile converted now.
@@ -274,7 +275,9 @@ impl Slot {
                 params: &work.params,
                 progress: (i as f64 / n, 1.0 / n),
             };
-            let result = exchange(w, &self.plugin, &self.limits, job, parts, started, &mut sup)?;
+            let mut result =
+                exchange(w, &self.plugin, &self.limits, job, parts, started, &mut sup)?;
+            timings.merge(std::mem::take(&mut result.timings));
             let bytes = result.bytes(&self.plugin).map_err(job_err)?;
             let view = ImageView::new(result.layout, &bytes)
                 .map_err(|e| job_err(bad_result(&self.plugin, &e.to_string())))?;
@@ -292,12 +295,14 @@ impl Slot {
                 None => blender.place(tile, &view),
             }
         }
-        Ok(post.output(
+        let mut output = post.output(
             SharedImage {
                 layout,
                 mem: blender.into_output(),
             },
             started,
-        ))
+        );
+        output.timings = Some(timings);
+        Ok(output)
     }
 }
