@@ -191,8 +191,18 @@ class RemoveBackgroundTests(Base):
         self.assertEqual(r.operation, "remove-background")
         self.assertIsInstance(r.name, str)
         self.assertIsInstance(r.elapsed_ms, int)
+        # Where the time went: one u2netp run at its input size, inside the plugin's run.
+        runs = r.timings["inference"]
+        self.assertEqual([(x["model"], x["runs"], x["inputs"][0]["shape"]) for x in runs],
+                         [("u2netp", 1, [1, 3, 320, 320])])
+        self.assertLessEqual(runs[0]["total_ms"], r.timings["plugin_ms"])
         self.assertTrue(all(0.0 <= f <= 1.0 for f in seen), seen)
         out = r.tobytes()
+        # tobytes reads through the descriptor; the same bytes as through the mapping.
+        self.assertIsNotNone(r.shared_buffer())
+        self.assertEqual(out, bytes(r.view()))
+        with self.assertRaises(ValueError):
+            r.shared_buffer().read(r.shared_buffer().size - 1, 2)
         fg_a, bg_a = helpers.mean_alpha(out, w, fg), helpers.mean_alpha(out, w, bg)
         self.assertGreater(fg_a, 180, f"{name}: the subject should stay opaque (mean alpha {fg_a:.0f})")
         self.assertLess(bg_a, 75, f"{name}: the background should go (mean alpha {bg_a:.0f})")
