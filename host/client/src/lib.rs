@@ -133,8 +133,7 @@ pub struct SharedInput {
 
 impl SharedInput {
     pub fn new(image: &OwnedImage) -> Result<Self, ClientError> {
-        let mut mem = SharedMem::create(image.data.len()).map_err(TransportError::Io)?;
-        mem.as_mut_slice()[..image.data.len()].copy_from_slice(&image.data);
+        let mem = SharedMem::from_bytes(&image.data).map_err(TransportError::Io)?;
         Ok(SharedInput {
             reference: ImageRef::new(&image.layout(), DataRef::Fd { fd: 0, offset: 0 }),
             mem,

@@ -25,9 +25,8 @@ pub struct SharedImage {
 
 impl SharedImage {
     pub fn from_owned(image: &OwnedImage) -> Result<Self, ProtocolError> {
-        let mut mem = SharedMem::create(image.data.len())
+        let mem = SharedMem::from_bytes(&image.data)
             .map_err(|e| ProtocolError::internal(format!("cannot allocate shared memory: {e}")))?;
-        mem.as_mut_slice()[..image.data.len()].copy_from_slice(&image.data);
         Ok(SharedImage {
             layout: image.layout(),
             mem,

@@ -433,7 +433,6 @@ fn deliver(buf: &easel_sdk::ImageBuf) -> Result<(SharedMem, easel_protocol::Imag
             data.len()
         ));
     }
-    let mut shm = SharedMem::create(data.len()).map_err(|e| e.to_string())?;
-    shm.as_mut_slice()[..data.len()].copy_from_slice(data);
+    let shm = SharedMem::from_bytes(data).map_err(|e| e.to_string())?;
     Ok((shm, layout))
 }

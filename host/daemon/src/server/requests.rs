@@ -86,14 +86,16 @@ impl Daemon {
             .map_err(|e| ProtocolError::invalid_image(e.to_string()))?;
         let packed = ImageLayout::packed(layout.width, layout.height, layout.format);
         let len = packed.required_len().unwrap_or(0);
-        let mut mem = easel_ipc::SharedMem::create(len)
+        let copy;
+        let pixels = match bytes.get(..len) {
+            Some(p) if layout.is_packed() => p,
+            _ => {
+                copy = easel_imaging::convert(&view, layout.format);
+                &copy.data[..]
+            }
+        };
+        let mem = easel_ipc::SharedMem::from_bytes(pixels)
             .map_err(|e| ProtocolError::internal(format!("cannot allocate shared memory: {e}")))?;
-        if layout.is_packed() {
-            mem.as_mut_slice()[..len].copy_from_slice(&bytes[..len]);
-        } else {
-            let copy = easel_imaging::convert(&view, layout.format);
-            mem.as_mut_slice()[..len].copy_from_slice(&copy.data);
-        }
         Ok(SharedImage {
             layout: packed,
             mem,
