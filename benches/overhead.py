@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO / "adapters" / "python"))
 sys.path.insert(0, str(REPO / "benches"))
 from easel_client import Client  # noqa: E402
 from easel_client import Image as EaselImage  # noqa: E402
-from remove_background import MODELS_DIR, start_daemon  # noqa: E402
+from remove_background import start_daemon, stop_daemon  # noqa: E402
 
 PHOTOS = (REPO / ".." / "shared" / "fixtures" / "photos").resolve()
 
@@ -239,7 +239,6 @@ def main() -> int:
                     "floor": med(floors) if floors else None,
                     "client": med(e2e) - med(elapsed), "daemon": med(elapsed) - med(plugin),
                     "plugin": med(plugin) - med(model_ms), "model": med(model_ms),
-                    "runs": sum(r["runs"] for r in inference),
                     "shapes": "; ".join(
                         f"{r['runs']} × {'×'.join(str(d) for d in r['inputs'][0]['shape'])}"
                         for r in inference if r["inputs"]),
@@ -248,11 +247,7 @@ def main() -> int:
                 print_row(row, first=len(rows) == 1)
         client.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_daemon(proc)
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"\n{args.runs} runs per case, {args.threads} threads, load average "
           f"{os.getloadavg()[0]:.1f} at the end. ratio = end to end / floor; client, daemon, "

@@ -161,6 +161,14 @@ def start_daemon(easeld: str, tmp: str, threads: int) -> tuple[subprocess.Popen,
     return proc, sock
 
 
+def stop_daemon(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 # ----------------------------------------------------------------------------------- CPU time
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -275,11 +283,7 @@ def main() -> int:
                     shutil.copy(p, args.keep)
         client.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_daemon(proc)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

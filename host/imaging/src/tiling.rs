@@ -193,17 +193,19 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Blender<B> {
             convert_into(result, format, data);
             return;
         }
-        // Plain f32 reads: from the result itself when it is packed rgba32f (a worker's usual
-        // answer), else from one conversion of the tile. No further copy: at ×4 a tile is tens
-        // of megabytes, and touching fresh pages costs more than the blend.
+        // Plain f32 reads for the ramps: from the result itself when it is packed rgba32f (a
+        // worker's usual answer), else from one conversion of the tile; none without ramps (every
+        // row is then a straight span). No further copy: at ×4 a tile is tens of megabytes, and
+        // touching fresh pages costs more than the blend.
         let converted;
-        let (tile_bytes, tile_w): (&[u8], usize) =
-            if result.format() == PixelFormat::Rgba32F && result.layout().is_packed() {
-                (result.data(), result.width() as usize)
-            } else {
-                converted = convert(result, PixelFormat::Rgba32F);
-                (&converted.data, converted.width as usize)
-            };
+        let (tile_bytes, tile_w): (&[u8], usize) = if left == 0 && top == 0 {
+            (&[], 0)
+        } else if result.format() == PixelFormat::Rgba32F && result.layout().is_packed() {
+            (result.data(), result.width() as usize)
+        } else {
+            converted = convert(result, PixelFormat::Rgba32F);
+            (&converted.data, converted.width as usize)
+        };
         let sample = |i: usize| -> f32 {
             let mut b = [0u8; 4];
             if let Some(bytes) = tile_bytes.get(i * 4..i * 4 + 4) {
