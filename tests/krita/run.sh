@@ -21,7 +21,8 @@
 #
 # Environment: EASELD (default target/debug/easeld), EASEL_KRITA_SCREENSHOT (default
 # target/krita/krita-docker.png, never a tracked file: copy it to docs/images on purpose; "none"
-# to skip), EASEL_KRITA_KEEP=1 keeps the work folder. EASEL_INSTALLED_HOME and
+# to skip), EASEL_KRITA_KEEP=1 keeps the work folder, EASEL_KRITA_SKIP_SAFETY=1 leaves out the
+# data-safety runs (the longest). EASEL_INSTALLED_HOME and
 # EASEL_INSTALLED_PREFIX (tests/install/run.sh): test a user install that host/install.sh --krita
 # made instead, the plug-in in that HOME's pykrita folder and PREFIX/bin/easeld.
 set -u
@@ -230,6 +231,10 @@ gui_suite() {
     judge "$WORK/reopen$sfx.json" "reopen$lbl"
     [ -s "$WORK/reopen$sfx.json" ] || tail -40 "$WORK/reopen$sfx.log"
 
+    if [ "${EASEL_KRITA_SKIP_SAFETY:-0}" = 1 ]; then
+        echo "== Krita$lbl GUI: data safety skipped (EASEL_KRITA_SKIP_SAFETY=1)"
+        return
+    fi
     echo "== Krita$lbl GUI: data safety (the daemon, its socket and the document changing under a job)"
     write_config "$G_RT/safety/easeld.sock" "$WORK/safety$sfx.toml"
     t0=$(date +%s)

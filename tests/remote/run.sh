@@ -5,8 +5,22 @@
 # --python-backend`, and runs the Rust end-to-end tests (tests/tests/remote.rs), which start
 # servers on 127.0.0.1 with ports they pick (start-triton.sh, start-mlserver.sh) and stop them
 # by PID. Without this script those tests print why they are skipped.
+#
+#   tests/remote/run.sh [TEST-ARGS...]   set up, build, run the remote tests
+#   tests/remote/run.sh --prepare        only set up (venv, model repository, target/remote/ready)
+#                                        with the existing debug build: .ci/test then runs the
+#                                        tests inside `cargo test --workspace` with
+#                                        EASEL_REMOTE_DIR=target/remote, instead of a `-p` build
+#                                        whose other feature set would compile half the tree again
+#   tests/remote/run.sh --venv           only install the servers' venv (downloads; .ci/test runs
+#                                        it beside the build)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+mode=run
+case "${1:-}" in
+--prepare) mode=prepare; shift ;;
+--venv) mode=venv; shift ;;
+esac
 root=$(pwd)
 state=$root/target/remote
 mkdir -p "$state"
@@ -20,6 +34,7 @@ if ! "$venv/bin/python" -c 'import pytriton, onnxruntime, mlserver' >/dev/null 2
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
         nvidia-pytriton onnxruntime numpy mlserver 'uvloop<0.22'
 fi
+[ "$mode" = venv ] && exit 0
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 pyver=$("$venv/bin/python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
 
@@ -29,8 +44,13 @@ cp -r "$site/pytriton/tritonserver/backends" "$state/backends"
 cp "$site/pytriton/tritonserver/python_backend_stubs/$pyver/triton_python_backend_stub" \
     "$state/backends/python/"
 
-cargo build --quiet -p easel-cli -p easel-daemon -p easel-worker -p easel-plugin-remove-background \
-    -p easel-plugin-enhance
+rm -f "$state/ready"
+if [ "$mode" = prepare ]; then
+    [ -x target/debug/easel ] || { echo "target/debug/easel is missing (cargo build --workspace)" >&2; exit 1; }
+else
+    cargo build --quiet -p easel-cli -p easel-daemon -p easel-worker -p easel-plugin-remove-background \
+        -p easel-plugin-enhance
+fi
 models=$(cd ../shared/models && pwd)
 printf 'model_dirs = ["%s"]\n' "$models" >"$state/easel.toml"
 rm -rf "$state/repo"
@@ -49,4 +69,8 @@ cat >"$state/mlserver/llie-semantic-guided/model-settings.json" <<'JSON'
 JSON
 
 touch "$state/ready"
+if [ "$mode" = prepare ]; then
+    echo "remote test servers prepared in $state (EASEL_REMOTE_DIR)"
+    exit 0
+fi
 cargo test -p easel-tests --test remote -- --test-threads=2 "$@"
