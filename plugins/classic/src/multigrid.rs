@@ -383,6 +383,7 @@ impl Multigrid {
         drop(res);
         let mut xc = vec![0.0f32; c.len()];
         self.cycle(l + 1, &bc, &mut xc);
+        // The coarsest grid's own sweeps already solve it closely: one correction there.
         if COARSE_CORRECTIONS > 1 && self.grids[l + 1].p.is_some() {
             // x_c += B_c (b_c − A_c x_c): with B_c symmetric, so is the whole cycle.
             let (mut rc, mut dc) = (vec![0.0f32; c.len()], vec![0.0f32; c.len()]);
@@ -495,10 +496,7 @@ pub fn pcg(
     let a = &mg.grids[0].a;
     let n = a.len();
     let mut r = vec![0.0f32; n];
-    a.apply(x, &mut r);
-    for i in 0..n {
-        r[i] = b[i] - r[i];
-    }
+    residual(a, x, b, &mut r);
     let bnorm = dot(b, b).sqrt().max(1e-30);
     let mut z = vec![0.0f32; n];
     mg.precondition(&r, &mut z);
@@ -578,6 +576,18 @@ mod tests {
         a
     }
 
+    /// A vector with values in [0, 1) on `a`'s interior and zeros on its border.
+    fn random_interior(a: &Stencil, seed: u64) -> Vec<f32> {
+        let mut rng = crate::control::Rng::new(seed);
+        let mut v = vec![0.0f32; a.len()];
+        for y in 0..a.h {
+            for x in 0..a.w {
+                v[a.at(x, y)] = rng.below(1000) as f32 / 1000.0;
+            }
+        }
+        v
+    }
+
     #[test]
     fn galerkin_operator_equals_the_explicit_triple_product() {
         for (w, h) in [(13, 10), (12, 11), (9, 9)] {
@@ -586,13 +596,7 @@ mod tests {
             let c = galerkin(&a, &p);
             assert_eq!((c.w, c.h), (w.div_ceil(2), h.div_ceil(2)));
             // A_c x must equal Pᵀ (A (P x)) computed step by step, for a random x.
-            let mut rng = crate::control::Rng::new(3);
-            let mut xc = vec![0.0f32; c.len()];
-            for y in 0..c.h {
-                for x in 0..c.w {
-                    xc[c.at(x, y)] = rng.below(1000) as f32 / 1000.0;
-                }
-            }
+            let xc = random_interior(&c, 3);
             let mut xf = vec![0.0f32; a.len()];
             p.add_prolonged(&a, &c, &xc, &mut xf);
             // The same P by its rows, which galerkin uses.
@@ -661,13 +665,7 @@ mod tests {
     fn pcg_solves_a_varying_coefficient_problem_quickly() {
         let (w, h) = (201, 157);
         let a = varying_laplacian(w, h);
-        let mut rng = crate::control::Rng::new(5);
-        let mut truth = vec![0.0f32; a.len()];
-        for y in 0..h {
-            for x in 0..w {
-                truth[a.at(x, y)] = rng.below(1000) as f32 / 1000.0;
-            }
-        }
+        let truth = random_interior(&a, 5);
         let mut b = vec![0.0f32; a.len()];
         a.apply(&truth, &mut b);
         let mg = Multigrid::new(a);
