@@ -248,6 +248,12 @@ impl Prolongation {
         }
     }
 
+    /// How many of [`Prolongation::row`]'s entries are used at `(x, y)`: 1 at a coarse node, 2
+    /// between two, 4 in a cell's centre (galerkin loops over exactly these).
+    fn row_len(x: usize, y: usize) -> usize {
+        1 << (x % 2 + y % 2)
+    }
+
     /// `fine += P coarse` (padded vectors of the fine and the coarse stencil).
     fn add_prolonged(&self, fine_grid: &Stencil, coarse_grid: &Stencil, xc: &[f32], x: &mut [f32]) {
         let cs = coarse_grid.stride();
@@ -429,6 +435,7 @@ fn galerkin(a: &Stencil, p: &Prolongation) -> Stencil {
                 (1, -1, a.sw[q - st + 1]),
             ];
             let row_i = p.row(x, y);
+            let row_i = &row_i[..Prolongation::row_len(x, y)];
             for (dx, dy, v) in neighbours {
                 if v == 0.0 {
                     continue;
@@ -437,20 +444,21 @@ fn galerkin(a: &Stencil, p: &Prolongation) -> Stencil {
                 if jx < 0 || jy < 0 || jx >= a.w as isize || jy >= a.h as isize {
                     continue;
                 }
-                let row_j = p.row(jx as usize, jy as usize);
-                for &(cix, ciy, wi) in &row_i {
+                let (jx, jy) = (jx as usize, jy as usize);
+                let row_j = p.row(jx, jy);
+                let row_j = &row_j[..Prolongation::row_len(jx, jy)];
+                for &(cix, ciy, wi) in row_i {
+                    // A zero weight may name a corner past the grid; a zero `wj` only adds 0.
                     if wi == 0.0 {
                         continue;
                     }
                     let out = &mut full[ciy * wc + cix];
-                    for &(cjx, cjy, wj) in &row_j {
-                        if wj == 0.0 {
-                            continue;
-                        }
+                    let wiv = wi * v;
+                    for &(cjx, cjy, wj) in row_j {
                         let ox = cjx as isize - cix as isize + 1;
                         let oy = cjy as isize - ciy as isize + 1;
                         debug_assert!((0..3).contains(&ox) && (0..3).contains(&oy));
-                        out[(oy * 3 + ox) as usize] += wi * v * wj;
+                        out[(oy * 3 + ox) as usize] += wiv * wj;
                     }
                 }
             }
