@@ -55,6 +55,19 @@ pub use params::{
     AppliesWhen, Kind, Param, ParamKind, ParamSpec, ParamType, ParamValue, Params, Value,
 };
 
+/// How many threads a plugin's own work may use: the CPU budget the daemon gives each worker
+/// (`EASEL_THREADS`, the machine's cores shared among the workers), else the machine's
+/// parallelism; at most 8 either way. Model runs are the daemon's and have their own threads.
+pub fn thread_budget() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::env::var("EASEL_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(cores)
+        .clamp(1, 8)
+}
+
 use abi_stable::{
     declare_root_module_statics,
     library::RootModule,

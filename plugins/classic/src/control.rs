@@ -71,23 +71,15 @@ impl Rng {
     }
 }
 
-/// Threads to use when the caller says 0 (automatic): the machine's parallelism, at most 8;
-/// never more than the worker's CPU budget (`EASEL_THREADS`, set by the daemon), whatever
-/// the caller asks.
+/// Threads to use when the caller says 0 (automatic): the worker's budget
+/// ([`easel_sdk::thread_budget`]); never more than it, whatever the caller asks.
 pub fn auto_threads(requested: usize) -> usize {
-    let budget = std::env::var("EASEL_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0);
-    let wanted = if requested > 0 {
-        requested
+    let budget = easel_sdk::thread_budget();
+    if requested > 0 {
+        requested.min(budget)
     } else {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(8)
-    };
-    budget.map_or(wanted, |b| wanted.min(b))
+        budget
+    }
 }
 
 /// Runs `f` on every job, spread over `threads` scoped threads (round robin, so the split is
